@@ -1,0 +1,31 @@
+//! The eligibility service binary: wiring only.
+
+use eligibility::{App, Config};
+use serving::Command;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let command = Command::from_args().map_err(anyhow::Error::msg)?;
+    let config: Config = settings::load(eligibility::SERVICE)?;
+    let telemetry = telemetry::init(eligibility::SERVICE, &config.base.telemetry)?;
+    tracing::info!(?config, "configuration loaded");
+
+    let result = match command {
+        Command::Migrate => eligibility::migrate(&config)
+            .await
+            .map_err(anyhow::Error::from),
+        Command::Serve => serve(config).await,
+    };
+    if let Err(error) = &result {
+        tracing::error!(error = %error, "eligibility stopped on an error");
+    }
+    telemetry.shutdown();
+    result
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = App::build(config, clock::system()).await?;
+    app.run_until_stopped(serving::shutdown_on_signals())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! The consumer loop: one transaction per message holding both its effect and its inbox row,
+//! the offset stored only after that transaction commits, transient failures retried with
+//! backoff, permanent ones dead-lettered.
+
+use std::{future::Future, time::Duration};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use rdkafka::{
+    Message,
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    error::KafkaError,
+    message::{BorrowedMessage, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+    util::Timeout,
+};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{KafkaSettings, dead_letter_topic, headers};
+
+/// One message as a handler sees it.
+#[derive(Debug)]
+pub struct Inbound<'a> {
+    /// Topic it came from.
+    pub topic: &'a str,
+    /// Partition it came from.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its key, if any.
+    pub key: Option<&'a [u8]>,
+    /// Its payload (empty when the record had none).
+    pub payload: &'a [u8],
+    /// The id the inbox deduplicates on: the producer's event id, or the record's position
+    /// when a foreign producer sent none.
+    pub message_id: String,
+}
+
+/// What the loop should do with a message that could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// It will never succeed (malformed, violates a rule): dead-letter it and go on.
+    #[error("{0}")]
+    Permanent(String),
+    /// It may succeed later (database or broker unavailable, lock timeout): retry it.
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_transient(&error) {
+            Self::Transient(format!("database unavailable: {error}"))
+        } else {
+            Self::Permanent(format!("database refused the change: {error}"))
+        }
+    }
+}
+
+/// Errors that go away by themselves: lost connections, exhausted pools, serialization
+/// conflicts, deadlocks, lock and statement timeouts, a server shutting down.
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(code.as_ref(), "40001" | "40P01" | "55P03" | "57014")
+                || code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+        }),
+        _ => false,
+    }
+}
+
+/// Decodes a protobuf payload; a payload that does not decode is a permanent failure.
+pub fn decode<M: prost::Message + Default>(message: &Inbound<'_>) -> Result<M, HandlerError> {
+    M::decode(message.payload).map_err(|error| {
+        HandlerError::Permanent(format!("malformed payload on {}: {error}", message.topic))
+    })
+}
+
+/// A message handler. Its effect is written through `tx`, the transaction that also records
+/// the message as processed, so running it twice for one message has the effect of once.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `message`.
+    fn handle(
+        &self,
+        tx: &mut PgConnection,
+        message: &Inbound<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+enum Outcome {
+    Processed,
+    Duplicate,
+    DeadLettered,
+    Stopped,
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Processed => "processed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::DeadLettered => "dead_lettered",
+            Outcome::Stopped => "stopped",
+        }
+    }
+}
+
+/// Consumes `topics` as one consumer group until stopped.
+pub struct ConsumerLoop<H> {
+    consumer: StreamConsumer,
+    producer: FutureProducer,
+    pool: PgPool,
+    handler: H,
+    group: String,
+    topics: Vec<String>,
+    min_backoff: Duration,
+}
+
+impl<H: Handler> ConsumerLoop<H> {
+    /// A loop for `settings.group_id` over `topics`; `producer` writes the dead letters.
+    pub fn new(
+        settings: &KafkaSettings,
+        topics: &[&str],
+        pool: PgPool,
+        producer: FutureProducer,
+        handler: H,
+    ) -> Result<Self, KafkaError> {
+        let mut config = settings.client_config();
+        config
+            .set("group.id", &settings.group_id)
+            .set("enable.auto.commit", "true")
+            // Offsets are stored by hand after the message's transaction commits; the
+            // periodic commit then only ever commits finished work.
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest");
+        for (key, value) in &settings.properties {
+            config.set(key, value);
+        }
+        let consumer: StreamConsumer = config.create()?;
+        consumer.subscribe(topics)?;
+        Ok(Self {
+            consumer,
+            producer,
+            pool,
+            handler,
+            group: settings.group_id.clone(),
+            topics: topics.iter().map(|topic| (*topic).to_owned()).collect(),
+            min_backoff: Duration::from_millis(100),
+        })
+    }
+
+    /// Consumes until `stop` is cancelled; the message in hand is finished first.
+    pub async fn run(self, stop: CancellationToken) {
+        tracing::info!(group = %self.group, topics = ?self.topics, "consumer started");
+        loop {
+            let received = tokio::select! {
+                () = stop.cancelled() => break,
+                received = self.consumer.recv() => received,
+            };
+            let message = match received {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, group = %self.group, "kafka receive failed");
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(self.min_backoff) => continue,
+                    }
+                }
+            };
+            let outcome = self.process(&message, &stop).await;
+            metrics::counter!(
+                "consumer_messages_total",
+                "topic" => message.topic().to_owned(),
+                "outcome" => outcome.label(),
+            )
+            .increment(1);
+            if matches!(outcome, Outcome::Stopped) {
+                break;
+            }
+            if let Err(error) = self.consumer.store_offset_from_message(&message) {
+                tracing::warn!(%error, "offset not stored; the message may be seen again");
+            }
+        }
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing is lost: uncommitted messages come again and the inbox absorbs them.
+            tracing::debug!(%error, "final offset commit skipped");
+        }
+        tracing::info!(group = %self.group, "consumer stopped");
+    }
+
+    async fn process(&self, message: &BorrowedMessage<'_>, stop: &CancellationToken) -> Outcome {
+        let topic = message.topic();
+        let message_id = match headers::get(message.headers(), headers::EVENT_ID) {
+            Some(event_id) => event_id.to_owned(),
+            None => format!("{topic}/{}/{}", message.partition(), message.offset()),
+        };
+        let inbound = Inbound {
+            topic,
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload().unwrap_or_default(),
+            message_id,
+        };
+        let span = tracing::info_span!(
+            "kafka.process",
+            otel.name = %format!("process {topic}"),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.destination.name = %topic,
+            messaging.consumer.group.name = %self.group,
+            messaging.destination.partition.id = inbound.partition,
+            messaging.kafka.offset = inbound.offset,
+            messaging.message.id = %inbound.message_id,
+        );
+        let parent = telemetry::context_from_headers(headers::text_pairs(message.headers()));
+        // The span is fresh, so only a filter that disables it can refuse the parent.
+        let _ = telemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+        self.process_with_retries(message, &inbound, stop)
+            .instrument(span)
+            .await
+    }
+
+    async fn process_with_retries(
+        &self,
+        message: &BorrowedMessage<'_>,
+        inbound: &Inbound<'_>,
+        stop: &CancellationToken,
+    ) -> Outcome {
+        let mut delays = self.backoff();
+        let mut attempt = 1u32;
+        loop {
+            let failure = match self.apply(inbound).await {
+                Ok(outcome) => return outcome,
+                Err(HandlerError::Permanent(reason)) => {
+                    match self.dead_letter(message, inbound, &reason).await {
+                        Ok(()) => return Outcome::DeadLettered,
+                        Err(error) => error,
+                    }
+                }
+                Err(HandlerError::Transient(reason)) => reason,
+            };
+            let delay = delays.next().unwrap_or(Duration::from_secs(10));
+            tracing::warn!(
+                attempt,
+                retry_in_ms = delay.as_millis() as u64,
+                reason = %failure,
+                "message not processed yet; retrying"
+            );
+            attempt += 1;
+            tokio::select! {
+                () = stop.cancelled() => return Outcome::Stopped,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_backoff)
+            .with_max_delay(Duration::from_secs(10))
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+
+    /// The message's effect and its inbox row, in one transaction.
+    async fn apply(&self, inbound: &Inbound<'_>) -> Result<Outcome, HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        let first_time = sqlx::query(
+            "INSERT INTO inbox (consumer_group, message_id, topic, outcome) \
+             VALUES ($1, $2, $3, 'processed') ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.group)
+        .bind(&inbound.message_id)
+        .bind(inbound.topic)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !first_time {
+            tracing::debug!("message already processed");
+            return Ok(Outcome::Duplicate);
+        }
+        self.handler.handle(&mut tx, inbound).await?;
+        tx.commit().await?;
+        Ok(Outcome::Processed)
+    }
+
+    /// Sends the message to `<topic>.dlq` with the reason, then records it as handled.
+    async fn dead_letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        inbound: &Inbound<'_>,
+        reason: &str,
+    ) -> Result<(), String> {
+        tracing::error!(reason, "message dead-lettered");
+        let partition = inbound.partition.to_string();
+        let offset = inbound.offset.to_string();
+        let dlq_headers = headers::with_pairs(
+            OwnedHeaders::new(),
+            headers::text_pairs(message.headers()).into_iter().chain([
+                (headers::DLQ_REASON, reason),
+                (headers::DLQ_ORIGINAL_TOPIC, inbound.topic),
+                (headers::DLQ_ORIGINAL_PARTITION, partition.as_str()),
+                (headers::DLQ_ORIGINAL_OFFSET, offset.as_str()),
+                (headers::DLQ_CONSUMER_GROUP, self.group.as_str()),
+            ]),
+        );
+        let topic = dead_letter_topic(inbound.topic);
+        let mut record = FutureRecord::to(&topic)
+            .payload(inbound.payload)
+            .headers(dlq_headers);
+        if let Some(key) = inbound.key {
+            record = record.key(key);
+        }
+        self.producer
+            .send(record, Timeout::After(Duration::from_secs(30)))
+            .await
+            .map_err(|(error, _)| format!("dead-letter topic {topic} unavailable: {error}"))?;
+        sqlx::query(
+            "INSERT INTO inbox (consumer_group, message_id, topic, outcome) \
+             VALUES ($1, $2, $3, 'dead_lettered') ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.group)
+        .bind(&inbound.message_id)
+        .bind(inbound.topic)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| format!("dead letter not recorded: {error}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+use settings::SettingsError;
+
+/// How a service reaches Kafka, the `[kafka]` section of its configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, comma-separated.
+    pub brokers: String,
+    /// The consumer group; one per service, so instances share the partitions.
+    pub group_id: String,
+    /// The client id shown in broker logs.
+    pub client_id: String,
+    /// Extra librdkafka properties (security, tuning); applied last, so they win.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaSettings {
+    /// The local stack's settings for `service`.
+    pub fn local(service: &str) -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: service.into(),
+            client_id: service.into(),
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Checks the values that would otherwise fail later and less clearly.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self
+            .brokers
+            .split(',')
+            .all(|broker| broker.trim().is_empty())
+        {
+            return Err(SettingsError::invalid(
+                "kafka.brokers",
+                "must name a broker",
+            ));
+        }
+        if self.group_id.trim().is_empty() {
+            return Err(SettingsError::invalid(
+                "kafka.group_id",
+                "must not be empty",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A client configuration with the brokers, client id and extra properties set.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", &self.client_id);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self::local("benefit")
+    }
+}

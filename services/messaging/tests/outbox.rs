@@ -1,0 +1,237 @@
+//! The outbox and its relay against the real broker and the real PostgreSQL.
+
+mod support;
+
+use std::{collections::HashMap, time::Duration};
+
+use messaging::{ConsumerLoop, OutboxEvent, Relay, RelaySettings, enqueue};
+use prost::Message as _;
+use rdkafka::Message as _;
+use sqlx::{Executor, PgPool};
+use support::{RecordEffect, Widget, create_effects_table};
+use testkit::{TestDatabase, TestTopics, eventually, kafka_settings, key_of, read_topic};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn event(topic: &str, key: &str, name: &str) -> OutboxEvent {
+    OutboxEvent::new(Uuid::new_v4(), topic, key, &Widget { name: name.into() })
+}
+
+async fn count(pool: &PgPool, sql: &str) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(sql).fetch_one(pool).await?)
+}
+
+async fn create_widgets_table(pool: &PgPool) -> anyhow::Result<()> {
+    pool.execute("CREATE TABLE widgets (name TEXT PRIMARY KEY)")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_state_change_and_its_event_commit_together_or_not_at_all() -> anyhow::Result<()> {
+    let database = TestDatabase::create().await?;
+    let pool = database.pool("checkin").await?;
+    create_widgets_table(&pool).await?;
+
+    let mut rolled_back = pool.begin().await?;
+    sqlx::query("INSERT INTO widgets VALUES ('abandoned')")
+        .execute(&mut *rolled_back)
+        .await?;
+    enqueue(
+        &mut rolled_back,
+        &event("widgets", "abandoned", "abandoned"),
+    )
+    .await?;
+    rolled_back.rollback().await?;
+
+    let mut committed = pool.begin().await?;
+    sqlx::query("INSERT INTO widgets VALUES ('kept')")
+        .execute(&mut *committed)
+        .await?;
+    enqueue(&mut committed, &event("widgets", "kept", "kept")).await?;
+    committed.commit().await?;
+
+    // A change that fails after its event was written takes the event down with it.
+    let mut failed = pool.begin().await?;
+    enqueue(&mut failed, &event("widgets", "kept", "duplicate")).await?;
+    let duplicate = sqlx::query("INSERT INTO widgets VALUES ('kept')")
+        .execute(&mut *failed)
+        .await;
+    assert!(duplicate.is_err());
+    drop(failed);
+
+    assert_eq!(count(&pool, "SELECT count(*) FROM widgets").await?, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM outbox").await?, 1);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM outbox WHERE message_key = 'kept'"
+        )
+        .await?,
+        1
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn events_of_one_key_are_published_in_the_order_they_were_written() -> anyhow::Result<()> {
+    let database = TestDatabase::create().await?;
+    let pool = database.pool("checkin").await?;
+    let topics = TestTopics::create(&["ordered"], 4).await?;
+    let topic = topics.name("ordered");
+    let mut tx = pool.begin().await?;
+    for sequence in 0..300 {
+        let key = format!("decision-{}", sequence % 3);
+        enqueue(&mut tx, &event(&topic, &key, &sequence.to_string())).await?;
+    }
+    tx.commit().await?;
+    let producer = messaging::idempotent_producer(&kafka_settings("checkin"))?;
+    let settings = RelaySettings {
+        batch_size: 64,
+        poll_interval_ms: 10,
+    };
+
+    let relay = Relay::new(pool.clone(), producer, settings);
+    while relay.publish_batch().await? > 0 {}
+
+    let messages = read_topic(&topic, 300, WAIT).await?;
+    assert_eq!(messages.len(), 300);
+    let mut last_seen: HashMap<String, i64> = HashMap::new();
+    for message in &messages {
+        let key = key_of(message).unwrap_or_default();
+        let widget = Widget::decode(message.payload().unwrap_or_default())?;
+        let sequence: i64 = widget.name.parse()?;
+        let previous = last_seen.insert(key.clone(), sequence);
+        assert!(
+            previous.is_none_or(|previous| previous < sequence),
+            "{key}: {sequence} arrived after {previous:?}"
+        );
+    }
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        .await?,
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_relay_killed_mid_batch_publishes_everything_on_restart_and_each_effect_happens_once()
+-> anyhow::Result<()> {
+    const EVENTS: i64 = 2_000;
+    const BATCH: i64 = 500;
+    let database = TestDatabase::create().await?;
+    let producer_pool = database.pool("checkin").await?;
+    let consumer_pool = database.pool("payroll").await?;
+    create_effects_table(&consumer_pool).await?;
+    let topics = TestTopics::create(&["events"], 4).await?;
+    let topic = topics.name("events");
+    let mut tx = producer_pool.begin().await?;
+    for number in 0..EVENTS {
+        let name = format!("event-{number}");
+        enqueue(
+            &mut tx,
+            &event(&topic, &format!("key-{}", number % 17), &name),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+
+    let settings = kafka_settings("payroll");
+    let producer = messaging::idempotent_producer(&settings)?;
+    let consumer = ConsumerLoop::new(
+        &settings,
+        &[topic.as_str()],
+        consumer_pool.clone(),
+        producer.clone(),
+        RecordEffect::default(),
+    )?;
+    let stop_consumer = CancellationToken::new();
+    tokio::spawn(consumer.run(stop_consumer.clone()));
+
+    // Hold the outbox so the first relay can publish its batch but never mark it sent.
+    let mut blocker = database.admin_connection().await?;
+    blocker
+        .execute("BEGIN; LOCK TABLE checkin.outbox IN SHARE MODE")
+        .await?;
+    let relay_settings = RelaySettings {
+        batch_size: BATCH,
+        poll_interval_ms: 10,
+    };
+    let first_pool = database.pool("checkin").await?;
+    let first = Relay::new(first_pool.clone(), producer.clone(), relay_settings.clone());
+    let first_run = tokio::spawn(first.run(CancellationToken::new()));
+    let published = read_topic(&topic, BATCH as usize, WAIT).await?;
+    assert_eq!(
+        published.len(),
+        BATCH as usize,
+        "the first batch reached the broker"
+    );
+
+    // Killed after publishing, before marking.
+    first_run.abort();
+    let _ = first_run.await;
+    // Its open transaction rolls back once the lock it waits on is gone.
+    blocker.execute("ROLLBACK").await?;
+    first_pool.close().await;
+    assert_eq!(
+        count(
+            &producer_pool,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        .await?,
+        EVENTS,
+        "nothing was marked sent by the killed relay"
+    );
+
+    let restarted = Relay::new(producer_pool.clone(), producer, relay_settings);
+    let stop_relay = CancellationToken::new();
+    tokio::spawn(restarted.run(stop_relay.clone()));
+
+    let pool = producer_pool.clone();
+    assert!(
+        eventually(WAIT, || async {
+            Ok(count(
+                &pool,
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+            )
+            .await?
+                == 0)
+        })
+        .await?
+    );
+    let pool = consumer_pool.clone();
+    assert!(
+        eventually(WAIT, || async {
+            Ok(count(&pool, "SELECT count(DISTINCT name) FROM effects").await? == EVENTS)
+        })
+        .await?
+    );
+    let on_the_topic = read_topic(&topic, (EVENTS + BATCH) as usize, WAIT).await?;
+    assert_eq!(
+        on_the_topic.len() as i64,
+        EVENTS + BATCH,
+        "the first batch was published twice"
+    );
+    // Let the consumer reach the end of the topic, duplicates included, then count.
+    let pool = consumer_pool.clone();
+    assert!(
+        eventually(WAIT, || async {
+            Ok(count(&pool, "SELECT count(*) FROM inbox").await? == EVENTS)
+        })
+        .await?
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        count(&consumer_pool, "SELECT count(*) FROM effects").await?,
+        EVENTS
+    );
+    stop_relay.cancel();
+    stop_consumer.cancel();
+    Ok(())
+}

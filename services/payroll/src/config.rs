@@ -1,0 +1,28 @@
+//! The payroll service's configuration.
+
+use serde::Deserialize;
+use serving::BaseConfig;
+use settings::{SettingsError, Validate};
+
+/// Everything payroll reads at start; see the README for every key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Ports, database, Kafka, relay and telemetry sections.
+    #[serde(flatten)]
+    pub base: BaseConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            base: BaseConfig::local(crate::SERVICE, 50053, 9103),
+        }
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.base.validate()
+    }
+}

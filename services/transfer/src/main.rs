@@ -1,0 +1,31 @@
+//! The transfer service binary: wiring only.
+
+use serving::Command;
+use transfer::{App, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let command = Command::from_args().map_err(anyhow::Error::msg)?;
+    let config: Config = settings::load(transfer::SERVICE)?;
+    let telemetry = telemetry::init(transfer::SERVICE, &config.base.telemetry)?;
+    tracing::info!(?config, "configuration loaded");
+
+    let result = match command {
+        Command::Migrate => transfer::migrate(&config)
+            .await
+            .map_err(anyhow::Error::from),
+        Command::Serve => serve(config).await,
+    };
+    if let Err(error) = &result {
+        tracing::error!(error = %error, "transfer stopped on an error");
+    }
+    telemetry.shutdown();
+    result
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = App::build(config, clock::system()).await?;
+    app.run_until_stopped(serving::shutdown_on_signals())
+        .await?;
+    Ok(())
+}

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use settings::SettingsError;
+use serde::{Deserialize, Serialize};
+use settings::{Secret, SettingsError};
 use sqlx::{
     PgPool,
     migrate::{MigrateError, Migrator},
@@ -13,7 +12,7 @@ use sqlx::{
 };
 
 /// How a service reaches its database, the `[database]` section of its configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct DatabaseSettings {
     /// Server host.
@@ -25,7 +24,7 @@ pub struct DatabaseSettings {
     /// The service's own role.
     pub user: String,
     /// The role's password.
-    pub password: SecretString,
+    pub password: Secret,
     /// The schema the service owns; also its `search_path`, so no query can wander.
     pub schema: String,
     /// Pool size.
@@ -42,7 +41,7 @@ impl DatabaseSettings {
             port: 54329,
             name: "benefit".into(),
             user: service.into(),
-            password: SecretString::from(service),
+            password: Secret::new(service),
             schema: service.into(),
             max_connections: 16,
             acquire_timeout_ms: 5_000,
@@ -76,7 +75,7 @@ impl DatabaseSettings {
             .port(self.port)
             .database(&self.name)
             .username(&self.user)
-            .password(self.password.expose_secret())
+            .password(self.password.expose())
             .application_name(&self.user)
             .options([("search_path", self.schema.as_str())])
     }
@@ -154,6 +153,6 @@ mod tests {
         assert_eq!(settings.user, "payroll");
         assert_eq!(settings.schema, "payroll");
         assert!(settings.validate().is_ok());
-        assert!(!format!("{settings:?}").contains("password: \"payroll\""));
+        assert!(format!("{settings:?}").contains("password: [REDACTED]"));
     }
 }

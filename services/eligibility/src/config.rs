@@ -1,11 +1,11 @@
 //! The eligibility service's configuration.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serving::BaseConfig;
 use settings::{SettingsError, Validate};
 
 /// Everything eligibility reads at start; see the README for every key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     /// Ports, database, Kafka, relay and telemetry sections.

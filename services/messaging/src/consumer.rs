@@ -142,9 +142,7 @@ impl<H: Handler> ConsumerLoop<H> {
             // periodic commit then only ever commits finished work.
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest");
-        for (key, value) in &settings.properties {
-            config.set(key, value);
-        }
+        settings.apply_properties(&mut config);
         let consumer: StreamConsumer = config.create()?;
         consumer.subscribe(topics)?;
         Ok(Self {

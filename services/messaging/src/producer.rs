@@ -11,8 +11,6 @@ pub fn idempotent_producer(settings: &KafkaSettings) -> Result<FutureProducer, K
         .set("linger.ms", "5")
         .set("message.timeout.ms", "30000");
     // The operator's own properties win over these defaults too.
-    for (key, value) in &settings.properties {
-        config.set(key, value);
-    }
+    settings.apply_properties(&mut config);
     config.create()
 }

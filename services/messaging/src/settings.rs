@@ -1,11 +1,11 @@
 use std::collections::BTreeMap;
 
 use rdkafka::ClientConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use settings::SettingsError;
 
 /// How a service reaches Kafka, the `[kafka]` section of its configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct KafkaSettings {
     /// Bootstrap servers, comma-separated.
@@ -14,7 +14,9 @@ pub struct KafkaSettings {
     pub group_id: String,
     /// The client id shown in broker logs.
     pub client_id: String,
-    /// Extra librdkafka properties (security, tuning); applied last, so they win.
+    /// Extra librdkafka properties (security, tuning); applied last, so they win. An
+    /// underscore stands for a dot, so `KAFKA__PROPERTIES__SECURITY_PROTOCOL` can be set from
+    /// the environment (librdkafka names have no underscores).
     pub properties: BTreeMap<String, String>,
 }
 
@@ -56,10 +58,15 @@ impl KafkaSettings {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", &self.client_id);
-        for (key, value) in &self.properties {
-            config.set(key, value);
-        }
+        self.apply_properties(&mut config);
         config
+    }
+
+    /// Sets the operator's extra properties on `config`, over whatever it holds.
+    pub fn apply_properties(&self, config: &mut ClientConfig) {
+        for (key, value) in &self.properties {
+            config.set(key.replace('_', "."), value);
+        }
     }
 }
 

@@ -2,14 +2,14 @@
 
 use database::DatabaseSettings;
 use messaging::{KafkaSettings, RelaySettings};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use settings::SettingsError;
 use telemetry::TelemetrySettings;
 
 use crate::ServerSettings;
 
 /// Sections common to all services; a service adds its own beside them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct BaseConfig {
     /// Listening ports.
@@ -54,5 +54,70 @@ impl BaseConfig {
 impl Default for BaseConfig {
     fn default() -> Self {
         Self::local("benefit", 0, 0)
+    }
+}
+
+#[cfg(test)]
+// figment's `Jail` closures must return its large error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use settings::Validate;
+
+    /// Shaped like every service's `Config`.
+    #[derive(Debug, Deserialize, Serialize)]
+    struct ServiceConfig {
+        #[serde(flatten)]
+        base: BaseConfig,
+    }
+
+    impl Default for ServiceConfig {
+        fn default() -> Self {
+            Self {
+                base: BaseConfig::local("payroll", 50053, 9103),
+            }
+        }
+    }
+
+    impl Validate for ServiceConfig {
+        fn validate(&self) -> Result<(), SettingsError> {
+            self.base.validate()
+        }
+    }
+
+    #[test]
+    fn one_key_from_the_environment_keeps_the_service_s_own_role_schema_and_ports() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PAYROLL__DATABASE__HOST", "db.internal");
+            jail.set_env("PAYROLL__KAFKA__PROPERTIES__SECURITY_PROTOCOL", "ssl");
+
+            let config: ServiceConfig = settings::load("payroll").map_err(|e| e.to_string())?;
+
+            assert_eq!(config.base.database.host, "db.internal");
+            assert_eq!(config.base.database.user, "payroll");
+            assert_eq!(config.base.database.schema, "payroll");
+            assert_eq!(config.base.server.grpc_port, 50053);
+            assert_eq!(config.base.kafka.group_id, "payroll");
+            let client = config.base.kafka.client_config();
+            assert_eq!(client.get("security.protocol"), Some("ssl"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_port_clash_is_refused_at_start() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PAYROLL__SERVER__HTTP_PORT", "50053");
+
+            let error = settings::load::<ServiceConfig>("payroll")
+                .err()
+                .map(|e| e.to_string());
+
+            assert_eq!(
+                error.as_deref(),
+                Some("invalid configuration: server.http_port: must differ from server.grpc_port")
+            );
+            Ok(())
+        });
     }
 }

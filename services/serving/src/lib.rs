@@ -17,7 +17,7 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use settings::SettingsError;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -30,7 +30,7 @@ pub use config::BaseConfig;
 pub use infrastructure::{Infrastructure, StartupError, migrate};
 
 /// Where a service listens, the `[server]` section of its configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ServerSettings {
     /// Interface to bind.

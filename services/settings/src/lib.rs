@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use figment::{
     Figment,
-    providers::{Env, Format, Toml},
+    providers::{Env, Format, Serialized, Toml},
 };
-use serde::de::DeserializeOwned;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +48,14 @@ pub trait Validate {
 
 /// Loads and validates the configuration of `service` (lowercase, e.g. `eligibility`).
 ///
-/// The type's `#[serde(default)]` values fill whatever the file and environment leave out.
+/// `T::default()` is the bottom layer, merged key by key, so setting one key of a section
+/// keeps the service's own defaults for the others.
 pub fn load<T>(service: &str) -> Result<T, SettingsError>
 where
-    T: DeserializeOwned + Validate,
+    T: DeserializeOwned + Serialize + Default + Validate,
 {
     let upper = service.to_ascii_uppercase();
-    let mut figment = Figment::new();
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
     if let Ok(path) = std::env::var(format!("{upper}_CONFIG")) {
         let path = PathBuf::from(path);
         if !path.is_file() {
@@ -65,6 +67,38 @@ where
     let settings: T = figment.extract().map_err(Box::new)?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// A configuration value that must never be logged, such as a password: its `Debug` output
+/// is `[REDACTED]`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(SecretString::from(value.into()))
+    }
+
+    /// The value, for the one place that needs it (a connection).
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// Serialized only so that a service's defaults can be layered under the file and the
+/// environment; configuration is logged through `Debug`, which redacts.
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
 }
 
 /// Checks that a host to listen on or connect to is given.
@@ -80,18 +114,14 @@ pub fn validate_host(field: &str, host: &str) -> Result<(), SettingsError> {
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
-    use secrecy::{ExposeSecret, SecretString};
-    use serde::Deserialize;
 
-    #[derive(Debug, Deserialize)]
-    #[serde(default)]
+    #[derive(Debug, Deserialize, Serialize)]
     struct Sample {
         grpc: Grpc,
-        password: SecretString,
+        password: Secret,
     }
 
-    #[derive(Debug, Deserialize)]
-    #[serde(default)]
+    #[derive(Debug, Deserialize, Serialize)]
     struct Grpc {
         host: String,
         port: u16,
@@ -101,7 +131,7 @@ mod tests {
         fn default() -> Self {
             Self {
                 grpc: Grpc::default(),
-                password: SecretString::from("default-secret"),
+                password: Secret::new("default-secret"),
             }
         }
     }
@@ -132,7 +162,20 @@ mod tests {
 
             assert_eq!(sample.grpc.host, "0.0.0.0");
             assert_eq!(sample.grpc.port, 7000);
-            assert_eq!(sample.password.expose_secret(), "default-secret");
+            assert_eq!(sample.password.expose(), "default-secret");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn one_key_set_in_the_environment_keeps_the_defaults_of_its_section() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SAMPLE__GRPC__PORT", "7000");
+
+            let sample: Sample = load("sample").map_err(|e| e.to_string())?;
+
+            assert_eq!(sample.grpc.port, 7000);
+            assert_eq!(sample.grpc.host, "127.0.0.1");
             Ok(())
         });
     }
@@ -144,7 +187,7 @@ mod tests {
 
             let sample: Sample = load("sample").map_err(|e| e.to_string())?;
 
-            assert_eq!(sample.password.expose_secret(), "hunter2");
+            assert_eq!(sample.password.expose(), "hunter2");
             assert!(!format!("{sample:?}").contains("hunter2"));
             Ok(())
         });

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::{
     EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt,
 };
@@ -20,7 +20,7 @@ pub use propagation::{context_from_headers, headers_for_span, span_ids, trace_id
 pub use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines, for a terminal.
@@ -31,7 +31,7 @@ pub enum LogFormat {
 }
 
 /// Telemetry configuration, the `[telemetry]` section of every service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct TelemetrySettings {
     /// Log line format.

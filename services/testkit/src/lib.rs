@@ -15,7 +15,6 @@ use rdkafka::{
     consumer::{Consumer, StreamConsumer},
     message::OwnedMessage,
 };
-use secrecy::SecretString;
 use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
 use uuid::Uuid;
 
@@ -105,7 +104,7 @@ impl TestDatabase {
             host: self.admin.get_host().to_owned(),
             port: self.admin.get_port(),
             name: self.name.clone(),
-            password: SecretString::from(service),
+            password: settings::Secret::new(service),
             max_connections: 8,
             ..DatabaseSettings::local(service)
         }

@@ -45,7 +45,7 @@ macro_rules! check_service_lifecycle {
         config.base.database = database.settings($service::SERVICE);
         config.base.kafka = kafka_settings($service::SERVICE);
         config.base.server = ServerSettings::local(0, 0);
-        let app = $service::App::build(config, clock::system()).await?;
+        let app = $service::build(config, clock::system()).await?;
         let (grpc, http) = (app.grpc_address(), app.http_address());
         let shutdown = CancellationToken::new();
         let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));

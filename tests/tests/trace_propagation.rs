@@ -8,6 +8,7 @@ use contracts::eligibility::v1::{
     eligibility_service_client::EligibilityServiceClient,
     eligibility_service_server::{EligibilityService, EligibilityServiceServer},
 };
+use contracts::topics;
 use messaging::{Handler, HandlerError, Inbound, OutboxEvent, RelaySettings};
 use rdkafka::message::{Headers, Message};
 use serving::{Infrastructure, Server, ServerSettings, Workload};
@@ -73,12 +74,15 @@ async fn the_trace_of_a_grpc_call_reaches_the_kafka_header_and_the_consumer_span
     sqlx::query("CREATE TABLE seen_traces (trace_id TEXT)")
         .execute(&pool)
         .await?;
-    let topics = TestTopics::create(&["decisions"], 2).await?;
-    let topic = topics.name("decisions");
-    let kafka = kafka_settings("eligibility");
+    // The services name topics logically; the test's prefix keeps them apart on the broker.
+    let test_topics = TestTopics::create(&[topics::DECISIONS], 2).await?;
+    let topic = topics::DECISIONS.to_owned();
+    let mut kafka = kafka_settings("eligibility");
+    kafka.topic_prefix = test_topics.prefix().to_owned();
     let infrastructure = Infrastructure {
         pool: pool.clone(),
         producer: messaging::idempotent_producer(&kafka)?,
+        topic_prefix: kafka.topic_prefix.clone(),
     };
     let workload = Workload {
         routes: Routes::new(EligibilityServiceServer::new(Announcing {
@@ -109,7 +113,12 @@ async fn the_trace_of_a_grpc_call_reaches_the_kafka_header_and_the_consumer_span
         .instrument(kiosk_scan)
         .await?;
 
-    let records = read_topic(&topic, 1, Duration::from_secs(20)).await?;
+    let records = read_topic(
+        &test_topics.name(topics::DECISIONS),
+        1,
+        Duration::from_secs(20),
+    )
+    .await?;
     let traceparent = records[0]
         .headers()
         .and_then(|headers| headers.iter().find(|header| header.key == "traceparent"))

@@ -1,6 +1,6 @@
 //! The checkin service binary: wiring only.
 
-use checkin::{App, Config};
+use checkin::Config;
 use serving::Command;
 
 #[tokio::main]
@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = App::build(config, clock::system()).await?;
+    let app = checkin::build(config, clock::system()).await?;
     app.run_until_stopped(serving::shutdown_on_signals())
         .await?;
     Ok(())

@@ -7,8 +7,7 @@ mod grpc;
 
 use clock::SharedClock;
 use contracts::eligibility::v1::eligibility_service_server::EligibilityServiceServer;
-use serving::{Infrastructure, ServeError, Server, StartupError, Workload};
-use tokio_util::sync::CancellationToken;
+use serving::{Infrastructure, StartupError, Workload};
 use tonic::{server::NamedService, service::Routes};
 
 pub use config::Config;
@@ -17,43 +16,21 @@ pub use config::Config;
 pub const SERVICE: &str = "eligibility";
 
 /// The eligibility service, built and bound, ready to run.
-pub struct App {
-    server: Server,
-    workload: Workload,
-}
+pub type App = serving::App;
 
-impl App {
-    /// Connects, migrates, binds the ports and assembles the workers.
-    pub async fn build(config: Config, clock: SharedClock) -> Result<Self, StartupError> {
-        let infrastructure = Infrastructure::connect(&config.base, None).await?;
-        let api = grpc::Api::new(infrastructure.pool.clone(), clock);
-        let consumer =
-            infrastructure.consumer(&config.base.kafka, &events::TOPICS, events::Events)?;
-        let workload = Workload {
-            routes: Routes::new(EligibilityServiceServer::new(api)),
-            service_names: vec![<EligibilityServiceServer<grpc::Api> as NamedService>::NAME],
-            file_descriptor_set: contracts::FILE_DESCRIPTOR_SET,
-            consumers: vec![consumer],
-            relay: Some(infrastructure.relay(&config.base.relay)),
-        };
-        let server = Server::bind(&config.base.server).await?;
-        Ok(Self { server, workload })
-    }
-
-    /// The bound gRPC address.
-    pub fn grpc_address(&self) -> std::net::SocketAddr {
-        self.server.grpc_address()
-    }
-
-    /// The bound HTTP (metrics, health) address.
-    pub fn http_address(&self) -> std::net::SocketAddr {
-        self.server.http_address()
-    }
-
-    /// Serves until `shutdown` is cancelled, then stops in order.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), ServeError> {
-        self.server.run(self.workload, shutdown).await
-    }
+/// Connects, migrates, binds the ports and assembles the workers.
+pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupError> {
+    let infrastructure = Infrastructure::connect(&config.base, None).await?;
+    let api = grpc::Api::new(infrastructure.pool.clone(), clock);
+    let consumer = infrastructure.consumer(&config.base.kafka, &events::TOPICS, events::Events)?;
+    let workload = Workload {
+        routes: Routes::new(EligibilityServiceServer::new(api)),
+        service_names: vec![<EligibilityServiceServer<grpc::Api> as NamedService>::NAME],
+        file_descriptor_set: contracts::FILE_DESCRIPTOR_SET,
+        consumers: vec![consumer],
+        relay: Some(infrastructure.relay(&config.base.relay)),
+    };
+    Ok(App::bind(&config.base.server, workload).await?)
 }
 
 /// Applies the migrations and returns, for the `migrate` command.

@@ -1,6 +1,6 @@
 //! The eligibility service binary: wiring only.
 
-use eligibility::{App, Config};
+use eligibility::Config;
 use serving::Command;
 
 #[tokio::main]
@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = App::build(config, clock::system()).await?;
+    let app = eligibility::build(config, clock::system()).await?;
     app.run_until_stopped(serving::shutdown_on_signals())
         .await?;
     Ok(())

@@ -122,11 +122,13 @@ pub struct ConsumerLoop<H> {
     handler: H,
     group: String,
     topics: Vec<String>,
+    topic_prefix: String,
     min_backoff: Duration,
 }
 
 impl<H: Handler> ConsumerLoop<H> {
-    /// A loop for `settings.group_id` over `topics`; `producer` writes the dead letters.
+    /// A loop for `settings.group_id` over the logical `topics` (the broker's names carry
+    /// `settings.topic_prefix`); `producer` writes the dead letters.
     pub fn new(
         settings: &KafkaSettings,
         topics: &[&str],
@@ -144,7 +146,9 @@ impl<H: Handler> ConsumerLoop<H> {
             .set("auto.offset.reset", "earliest");
         settings.apply_properties(&mut config);
         let consumer: StreamConsumer = config.create()?;
-        consumer.subscribe(topics)?;
+        let physical: Vec<String> = topics.iter().map(|topic| settings.topic(topic)).collect();
+        let physical: Vec<&str> = physical.iter().map(String::as_str).collect();
+        consumer.subscribe(&physical)?;
         Ok(Self {
             consumer,
             producer,
@@ -152,6 +156,7 @@ impl<H: Handler> ConsumerLoop<H> {
             handler,
             group: settings.group_id.clone(),
             topics: topics.iter().map(|topic| (*topic).to_owned()).collect(),
+            topic_prefix: settings.topic_prefix.clone(),
             min_backoff: Duration::from_millis(100),
         })
     }
@@ -196,7 +201,11 @@ impl<H: Handler> ConsumerLoop<H> {
     }
 
     async fn process(&self, message: &BorrowedMessage<'_>, stop: &CancellationToken) -> Outcome {
-        let topic = message.topic();
+        // Handlers see the logical name; only the broker knows the prefix.
+        let topic = message
+            .topic()
+            .strip_prefix(self.topic_prefix.as_str())
+            .unwrap_or(message.topic());
         let message_id = match headers::get(message.headers(), headers::EVENT_ID) {
             Some(event_id) => event_id.to_owned(),
             None => format!("{topic}/{}/{}", message.partition(), message.offset()),
@@ -211,11 +220,11 @@ impl<H: Handler> ConsumerLoop<H> {
         };
         let span = tracing::info_span!(
             "kafka.process",
-            otel.name = %format!("process {topic}"),
+            otel.name = %format!("process {}", message.topic()),
             otel.kind = "consumer",
             messaging.system = "kafka",
             messaging.operation.type = "process",
-            messaging.destination.name = %topic,
+            messaging.destination.name = %message.topic(),
             messaging.consumer.group.name = %self.group,
             messaging.destination.partition.id = inbound.partition,
             messaging.kafka.offset = inbound.offset,
@@ -315,7 +324,7 @@ impl<H: Handler> ConsumerLoop<H> {
                 (headers::DLQ_CONSUMER_GROUP, self.group.as_str()),
             ]),
         );
-        let topic = dead_letter_topic(inbound.topic);
+        let topic = dead_letter_topic(message.topic());
         let mut record = FutureRecord::to(&topic)
             .payload(inbound.payload)
             .headers(dlq_headers);

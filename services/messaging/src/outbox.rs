@@ -115,6 +115,7 @@ pub struct Relay {
     pool: PgPool,
     producer: FutureProducer,
     settings: RelaySettings,
+    topic_prefix: String,
 }
 
 /// Failed passes in a row after which a stopping relay leaves the rest for the next start.
@@ -127,7 +128,14 @@ impl Relay {
             pool,
             producer,
             settings,
+            topic_prefix: String::new(),
         }
+    }
+
+    /// Publishes to `<prefix><topic>` (see `KafkaSettings::topic_prefix`).
+    pub fn with_topic_prefix(mut self, prefix: &str) -> Self {
+        self.topic_prefix = prefix.to_owned();
+        self
     }
 
     /// Publishes until `stop` is cancelled, then flushes what is left and returns.
@@ -216,13 +224,14 @@ impl Relay {
     }
 
     async fn send(&self, row: &Row) -> Result<(), rdkafka::error::KafkaError> {
+        let topic = format!("{}{}", self.topic_prefix, row.topic);
         let span = tracing::info_span!(
             "kafka.send",
-            otel.name = %format!("send {}", row.topic),
+            otel.name = %format!("send {topic}"),
             otel.kind = "producer",
             messaging.system = "kafka",
             messaging.operation.type = "send",
-            messaging.destination.name = %row.topic,
+            messaging.destination.name = %topic,
             messaging.message.id = %row.event_id,
         );
         let stored = [
@@ -242,7 +251,7 @@ impl Relay {
             std::iter::once((headers::EVENT_ID, event_id.as_str()))
                 .chain(trace.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         );
-        let record = FutureRecord::to(&row.topic)
+        let record = FutureRecord::to(&topic)
             .key(&row.message_key)
             .payload(&row.payload)
             .headers(record_headers);

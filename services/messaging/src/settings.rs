@@ -14,6 +14,9 @@ pub struct KafkaSettings {
     pub group_id: String,
     /// The client id shown in broker logs.
     pub client_id: String,
+    /// Put in front of every topic name on the broker (the code and the outbox use the
+    /// logical names); lets several systems, or several tests, share one cluster.
+    pub topic_prefix: String,
     /// Extra librdkafka properties (security, tuning); applied last, so they win. An
     /// underscore stands for a dot, so `KAFKA__PROPERTIES__SECURITY_PROTOCOL` can be set from
     /// the environment (librdkafka names have no underscores).
@@ -27,6 +30,7 @@ impl KafkaSettings {
             brokers: "127.0.0.1:9092".into(),
             group_id: service.into(),
             client_id: service.into(),
+            topic_prefix: String::new(),
             properties: BTreeMap::new(),
         }
     }
@@ -50,6 +54,11 @@ impl KafkaSettings {
             ));
         }
         Ok(())
+    }
+
+    /// The broker's name for the logical topic `name`.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.topic_prefix)
     }
 
     /// A client configuration with the brokers, client id and extra properties set.

@@ -6,8 +6,7 @@ mod grpc;
 
 use clock::SharedClock;
 use contracts::payroll::v1::payroll_service_server::PayrollServiceServer;
-use serving::{Infrastructure, ServeError, Server, StartupError, Workload};
-use tokio_util::sync::CancellationToken;
+use serving::{Infrastructure, StartupError, Workload};
 use tonic::{server::NamedService, service::Routes};
 
 pub use config::Config;
@@ -16,43 +15,21 @@ pub use config::Config;
 pub const SERVICE: &str = "payroll";
 
 /// The payroll service, built and bound, ready to run.
-pub struct App {
-    server: Server,
-    workload: Workload,
-}
+pub type App = serving::App;
 
-impl App {
-    /// Connects, migrates, binds the ports and assembles the workers.
-    pub async fn build(config: Config, clock: SharedClock) -> Result<Self, StartupError> {
-        let infrastructure = Infrastructure::connect(&config.base, None).await?;
-        let api = grpc::Api::new(infrastructure.pool.clone(), clock);
-        let consumer =
-            infrastructure.consumer(&config.base.kafka, &events::TOPICS, events::Events)?;
-        let workload = Workload {
-            routes: Routes::new(PayrollServiceServer::new(api)),
-            service_names: vec![<PayrollServiceServer<grpc::Api> as NamedService>::NAME],
-            file_descriptor_set: contracts::FILE_DESCRIPTOR_SET,
-            consumers: vec![consumer],
-            relay: Some(infrastructure.relay(&config.base.relay)),
-        };
-        let server = Server::bind(&config.base.server).await?;
-        Ok(Self { server, workload })
-    }
-
-    /// The bound gRPC address.
-    pub fn grpc_address(&self) -> std::net::SocketAddr {
-        self.server.grpc_address()
-    }
-
-    /// The bound HTTP (metrics, health) address.
-    pub fn http_address(&self) -> std::net::SocketAddr {
-        self.server.http_address()
-    }
-
-    /// Serves until `shutdown` is cancelled, then stops in order.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), ServeError> {
-        self.server.run(self.workload, shutdown).await
-    }
+/// Connects, migrates, binds the ports and assembles the workers.
+pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupError> {
+    let infrastructure = Infrastructure::connect(&config.base, None).await?;
+    let api = grpc::Api::new(infrastructure.pool.clone(), clock);
+    let consumer = infrastructure.consumer(&config.base.kafka, &events::TOPICS, events::Events)?;
+    let workload = Workload {
+        routes: Routes::new(PayrollServiceServer::new(api)),
+        service_names: vec![<PayrollServiceServer<grpc::Api> as NamedService>::NAME],
+        file_descriptor_set: contracts::FILE_DESCRIPTOR_SET,
+        consumers: vec![consumer],
+        relay: Some(infrastructure.relay(&config.base.relay)),
+    };
+    Ok(App::bind(&config.base.server, workload).await?)
 }
 
 /// Applies the migrations and returns, for the `migrate` command.

@@ -1,6 +1,6 @@
 //! The payroll service binary: wiring only.
 
-use payroll::{App, Config};
+use payroll::Config;
 use serving::Command;
 
 #[tokio::main]
@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = App::build(config, clock::system()).await?;
+    let app = payroll::build(config, clock::system()).await?;
     app.run_until_stopped(serving::shutdown_on_signals())
         .await?;
     Ok(())

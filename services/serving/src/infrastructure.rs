@@ -30,6 +30,8 @@ pub struct Infrastructure {
     pub pool: PgPool,
     /// Idempotent producer for the relay and dead letters.
     pub producer: FutureProducer,
+    /// The broker's topic prefix (see `KafkaSettings::topic_prefix`).
+    pub topic_prefix: String,
 }
 
 impl Infrastructure {
@@ -41,12 +43,17 @@ impl Infrastructure {
         let pool = database::connect(&config.database).await?;
         migrate(&pool, migrator).await?;
         let producer = messaging::idempotent_producer(&config.kafka)?;
-        Ok(Self { pool, producer })
+        Ok(Self {
+            pool,
+            producer,
+            topic_prefix: config.kafka.topic_prefix.clone(),
+        })
     }
 
     /// The outbox relay as a worker.
     pub fn relay(&self, settings: &RelaySettings) -> Worker {
-        let relay = Relay::new(self.pool.clone(), self.producer.clone(), settings.clone());
+        let relay = Relay::new(self.pool.clone(), self.producer.clone(), settings.clone())
+            .with_topic_prefix(&self.topic_prefix);
         worker(move |stop| relay.run(stop))
     }
 

@@ -123,6 +123,37 @@ pub struct Workload {
     pub relay: Option<Worker>,
 }
 
+/// A service built and bound, ready to run: what every service's `build` returns.
+pub struct App {
+    server: Server,
+    workload: Workload,
+}
+
+impl App {
+    /// Binds the ports for `workload`, so a caller (a test) can learn them before it runs.
+    pub async fn bind(settings: &ServerSettings, workload: Workload) -> Result<Self, ServeError> {
+        Ok(Self {
+            server: Server::bind(settings).await?,
+            workload,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_address(&self) -> SocketAddr {
+        self.server.grpc_address()
+    }
+
+    /// The bound HTTP (`/metrics`, `/health`) address.
+    pub fn http_address(&self) -> SocketAddr {
+        self.server.http_address()
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops in order (see [`Server::run`]).
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), ServeError> {
+        self.server.run(self.workload, shutdown).await
+    }
+}
+
 /// Bound listeners, ready to serve.
 pub struct Server {
     grpc: TcpListener,

@@ -128,7 +128,7 @@ impl TestTopics {
     /// Creates `names` (and `<name>.dlq`) with `partitions` partitions.
     pub async fn create(names: &[&str], partitions: i32) -> anyhow::Result<Self> {
         let topics = Self {
-            prefix: format!("t{}", Uuid::new_v4().simple()),
+            prefix: format!("t{}.", Uuid::new_v4().simple()),
         };
         let mut all = Vec::new();
         for name in names {
@@ -140,9 +140,15 @@ impl TestTopics {
         Ok(topics)
     }
 
-    /// The test's own name for topic `name`.
+    /// The broker's name for the test's topic `name`.
     pub fn name(&self, name: &str) -> String {
-        format!("{}.{name}", self.prefix)
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The prefix to put in `KafkaSettings::topic_prefix`, so a service under test uses
+    /// this test's topics under their usual names.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 }
 

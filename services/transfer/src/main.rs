@@ -1,7 +1,7 @@
 //! The transfer service binary: wiring only.
 
 use serving::Command;
-use transfer::{App, Config};
+use transfer::Config;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = App::build(config, clock::system()).await?;
+    let app = transfer::build(config, clock::system()).await?;
     app.run_until_stopped(serving::shutdown_on_signals())
         .await?;
     Ok(())

@@ -10,13 +10,14 @@ mod infrastructure;
 
 use std::{
     net::SocketAddr,
+    panic::AssertUnwindSafe,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
 };
 
-use futures::future::BoxFuture;
+use futures::{FutureExt, future::BoxFuture};
 use serde::{Deserialize, Serialize};
 use settings::SettingsError;
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -87,6 +88,9 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Grpc(#[from] tonic::transport::Error),
+    /// A background worker ended before the service was told to stop.
+    #[error("a background worker ended unexpectedly")]
+    WorkerEnded,
     /// A task panicked or was aborted.
     #[error("task {name} ended abnormally: {source}")]
     Task {
@@ -204,16 +208,19 @@ impl Server {
         let http_stop = CancellationToken::new();
         let http_task = tokio::spawn(http::serve(self.http, ready.clone(), http_stop.clone()));
 
+        // A worker that ends (or panics) before it was told to stop takes the service down,
+        // so the orchestrator restarts it instead of it serving without its consumers.
+        let failed = CancellationToken::new();
         let consumers_stop = CancellationToken::new();
         let consumer_tasks: Vec<JoinHandle<()>> = workload
             .consumers
             .into_iter()
-            .map(|consumer| tokio::spawn(consumer(consumers_stop.clone())))
+            .map(|consumer| supervise("consumer", consumer, &consumers_stop, &failed))
             .collect();
         let relay_stop = CancellationToken::new();
         let relay_task = workload
             .relay
-            .map(|relay| tokio::spawn(relay(relay_stop.clone())));
+            .map(|relay| supervise("relay", relay, &relay_stop, &failed));
 
         let grpc_stop = CancellationToken::new();
         let mut builder = tonic::transport::Server::builder().trace_fn(telemetry::server_span);
@@ -231,6 +238,7 @@ impl Server {
 
         let early_end = tokio::select! {
             () = shutdown.cancelled() => None,
+            () = failed.cancelled() => None,
             ended = &mut grpc_task => Some(ended),
         };
 
@@ -265,9 +273,35 @@ impl Server {
                 source,
             })?
             .map_err(ServeError::from)?;
+        if failed.is_cancelled() {
+            return Err(ServeError::WorkerEnded);
+        }
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Runs `worker` until `stop`; cancels `failed` if it ends or panics before that.
+fn supervise(
+    kind: &'static str,
+    worker: Worker,
+    stop: &CancellationToken,
+    failed: &CancellationToken,
+) -> JoinHandle<()> {
+    let (stop, failed) = (stop.clone(), failed.clone());
+    tokio::spawn(async move {
+        let ended = AssertUnwindSafe(worker(stop.clone())).catch_unwind().await;
+        if ended.is_err() {
+            tracing::error!(worker = kind, "worker panicked; stopping the service");
+            failed.cancel();
+        } else if !stop.is_cancelled() {
+            tracing::error!(
+                worker = kind,
+                "worker ended on its own; stopping the service"
+            );
+            failed.cancel();
+        }
+    })
 }
 
 async fn join(name: &'static str, task: JoinHandle<()>) -> Result<(), ServeError> {
@@ -286,4 +320,59 @@ fn address_of(listener: &TcpListener) -> SocketAddr {
     listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_workload(consumers: Vec<Worker>) -> Workload {
+        Workload {
+            routes: Routes::default(),
+            service_names: vec![],
+            file_descriptor_set: tonic_health::pb::FILE_DESCRIPTOR_SET,
+            consumers,
+            relay: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_ends_by_itself_stops_the_service_with_an_error() {
+        let app = App::bind(
+            &ServerSettings::local(0, 0),
+            empty_workload(vec![worker(|_stop| async {})]),
+        )
+        .await
+        .unwrap();
+
+        let ended = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            app.run_until_stopped(CancellationToken::new()),
+        )
+        .await
+        .expect("the service stops without being told to");
+
+        assert!(matches!(ended, Err(ServeError::WorkerEnded)));
+    }
+
+    #[tokio::test]
+    async fn workers_finish_their_work_before_the_service_returns() {
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = finished.clone();
+        let slow = worker(move |stop| async move {
+            stop.cancelled().await;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            flag.store(true, Ordering::SeqCst);
+        });
+        let app = App::bind(&ServerSettings::local(0, 0), empty_workload(vec![slow]))
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+
+        shutdown.cancel();
+        running.await.unwrap().unwrap();
+
+        assert!(finished.load(Ordering::SeqCst));
+    }
 }

@@ -5,6 +5,7 @@
 use std::{future::Future, time::Duration};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::FutureExt;
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer, StreamConsumer},
@@ -96,6 +97,22 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
+/// Whether the loop goes on after a message or batch.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stopped,
+}
+
+fn count(topic: &str, outcome: Outcome) {
+    metrics::counter!(
+        "consumer_messages_total",
+        "topic" => topic.to_owned(),
+        "outcome" => outcome.label(),
+    )
+    .increment(1);
+}
+
 enum Outcome {
     Processed,
     Duplicate,
@@ -123,6 +140,7 @@ pub struct ConsumerLoop<H> {
     group: String,
     topics: Vec<String>,
     topic_prefix: String,
+    batch_size: usize,
     min_backoff: Duration,
 }
 
@@ -157,11 +175,12 @@ impl<H: Handler> ConsumerLoop<H> {
             group: settings.group_id.clone(),
             topics: topics.iter().map(|topic| (*topic).to_owned()).collect(),
             topic_prefix: settings.topic_prefix.clone(),
+            batch_size: settings.batch_size.max(1),
             min_backoff: Duration::from_millis(100),
         })
     }
 
-    /// Consumes until `stop` is cancelled; the message in hand is finished first.
+    /// Consumes until `stop` is cancelled; the messages in hand are finished first.
     pub async fn run(self, stop: CancellationToken) {
         tracing::info!(group = %self.group, topics = ?self.topics, "consumer started");
         loop {
@@ -169,7 +188,7 @@ impl<H: Handler> ConsumerLoop<H> {
                 () = stop.cancelled() => break,
                 received = self.consumer.recv() => received,
             };
-            let message = match received {
+            let first = match received {
                 Ok(message) => message,
                 Err(error) => {
                     tracing::warn!(%error, group = %self.group, "kafka receive failed");
@@ -179,18 +198,25 @@ impl<H: Handler> ConsumerLoop<H> {
                     }
                 }
             };
-            let outcome = self.process(&message, &stop).await;
-            metrics::counter!(
-                "consumer_messages_total",
-                "topic" => message.topic().to_owned(),
-                "outcome" => outcome.label(),
-            )
-            .increment(1);
-            if matches!(outcome, Outcome::Stopped) {
+            let mut batch = vec![first];
+            // Take only what has already arrived: batching must never delay a message.
+            while batch.len() < self.batch_size {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(message)) => batch.push(message),
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, group = %self.group, "kafka receive failed");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if self.process_batch(&batch, &stop).await == Flow::Stopped {
                 break;
             }
-            if let Err(error) = self.consumer.store_offset_from_message(&message) {
-                tracing::warn!(%error, "offset not stored; the message may be seen again");
+            for message in &batch {
+                if let Err(error) = self.consumer.store_offset_from_message(message) {
+                    tracing::warn!(%error, "offset not stored; the message may be seen again");
+                }
             }
         }
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
@@ -200,7 +226,99 @@ impl<H: Handler> ConsumerLoop<H> {
         tracing::info!(group = %self.group, "consumer stopped");
     }
 
-    async fn process(&self, message: &BorrowedMessage<'_>, stop: &CancellationToken) -> Outcome {
+    /// Applies `batch` in one transaction; when one message in it fails for good, applies
+    /// the messages one by one instead, so only that one is dead-lettered.
+    async fn process_batch(&self, batch: &[BorrowedMessage<'_>], stop: &CancellationToken) -> Flow {
+        if let [message] = batch {
+            return self.process(message, stop).await;
+        }
+        let inbounds: Vec<(Inbound<'_>, tracing::Span)> = batch
+            .iter()
+            .map(|message| {
+                let inbound = self.inbound(message);
+                let span = self.span(message, &inbound);
+                (inbound, span)
+            })
+            .collect();
+        let mut delays = self.backoff();
+        let mut attempt = 1u32;
+        loop {
+            let reason = match self.apply_all(&inbounds).await {
+                Ok(outcomes) => {
+                    for ((inbound, _), outcome) in inbounds.iter().zip(outcomes) {
+                        count(inbound.topic, outcome);
+                    }
+                    return Flow::Continue;
+                }
+                Err(HandlerError::Permanent(_)) => break,
+                Err(HandlerError::Transient(reason)) => reason,
+            };
+            let delay = delays.next().unwrap_or(Duration::from_secs(10));
+            tracing::warn!(
+                attempt,
+                messages = batch.len(),
+                retry_in_ms = delay.as_millis() as u64,
+                %reason,
+                "batch not processed yet; retrying"
+            );
+            attempt += 1;
+            tokio::select! {
+                () = stop.cancelled() => return Flow::Stopped,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+        for message in batch {
+            if self.process(message, stop).await == Flow::Stopped {
+                return Flow::Stopped;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Every message's effect and inbox row, in one transaction.
+    async fn apply_all(
+        &self,
+        inbounds: &[(Inbound<'_>, tracing::Span)],
+    ) -> Result<Vec<Outcome>, HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(inbounds.len());
+        for (inbound, span) in inbounds {
+            let outcome = self
+                .apply_one(&mut tx, inbound)
+                .instrument(span.clone())
+                .await?;
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// One message's effect and inbox row, in the caller's transaction.
+    async fn apply_one(
+        &self,
+        tx: &mut PgConnection,
+        inbound: &Inbound<'_>,
+    ) -> Result<Outcome, HandlerError> {
+        let first_time = sqlx::query(
+            "INSERT INTO inbox (consumer_group, message_id, topic, outcome) \
+             VALUES ($1, $2, $3, 'processed') ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.group)
+        .bind(&inbound.message_id)
+        .bind(inbound.topic)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !first_time {
+            tracing::debug!("message already processed");
+            return Ok(Outcome::Duplicate);
+        }
+        self.handler.handle(tx, inbound).await?;
+        Ok(Outcome::Processed)
+    }
+
+    fn inbound<'m>(&self, message: &'m BorrowedMessage<'_>) -> Inbound<'m> {
         // Handlers see the logical name; only the broker knows the prefix.
         let topic = message
             .topic()
@@ -210,14 +328,18 @@ impl<H: Handler> ConsumerLoop<H> {
             Some(event_id) => event_id.to_owned(),
             None => format!("{topic}/{}/{}", message.partition(), message.offset()),
         };
-        let inbound = Inbound {
+        Inbound {
             topic,
             partition: message.partition(),
             offset: message.offset(),
             key: message.key(),
             payload: message.payload().unwrap_or_default(),
             message_id,
-        };
+        }
+    }
+
+    /// The `process <topic>` span of one message, continuing its producer's trace.
+    fn span(&self, message: &BorrowedMessage<'_>, inbound: &Inbound<'_>) -> tracing::Span {
         let span = tracing::info_span!(
             "kafka.process",
             otel.name = %format!("process {}", message.topic()),
@@ -233,9 +355,22 @@ impl<H: Handler> ConsumerLoop<H> {
         let parent = telemetry::context_from_headers(headers::text_pairs(message.headers()));
         // The span is fresh, so only a filter that disables it can refuse the parent.
         let _ = telemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
-        self.process_with_retries(message, &inbound, stop)
+        span
+    }
+
+    /// One message in its own transaction, retried while it fails for a passing reason.
+    async fn process(&self, message: &BorrowedMessage<'_>, stop: &CancellationToken) -> Flow {
+        let inbound = self.inbound(message);
+        let span = self.span(message, &inbound);
+        let outcome = self
+            .process_with_retries(message, &inbound, stop)
             .instrument(span)
-            .await
+            .await;
+        if matches!(outcome, Outcome::Stopped) {
+            return Flow::Stopped;
+        }
+        count(inbound.topic, outcome);
+        Flow::Continue
     }
 
     async fn process_with_retries(
@@ -284,24 +419,9 @@ impl<H: Handler> ConsumerLoop<H> {
     /// The message's effect and its inbox row, in one transaction.
     async fn apply(&self, inbound: &Inbound<'_>) -> Result<Outcome, HandlerError> {
         let mut tx = self.pool.begin().await?;
-        let first_time = sqlx::query(
-            "INSERT INTO inbox (consumer_group, message_id, topic, outcome) \
-             VALUES ($1, $2, $3, 'processed') ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.group)
-        .bind(&inbound.message_id)
-        .bind(inbound.topic)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !first_time {
-            tracing::debug!("message already processed");
-            return Ok(Outcome::Duplicate);
-        }
-        self.handler.handle(&mut tx, inbound).await?;
+        let outcome = self.apply_one(&mut tx, inbound).await?;
         tx.commit().await?;
-        Ok(Outcome::Processed)
+        Ok(outcome)
     }
 
     /// Sends the message to `<topic>.dlq` with the reason, then records it as handled.

@@ -14,6 +14,9 @@ pub struct KafkaSettings {
     pub group_id: String,
     /// The client id shown in broker logs.
     pub client_id: String,
+    /// Messages a consumer applies in one database transaction, at most; a batch is only
+    /// what the broker has already delivered, so a lone message never waits for company.
+    pub batch_size: usize,
     /// Put in front of every topic name on the broker (the code and the outbox use the
     /// logical names); lets several systems, or several tests, share one cluster.
     pub topic_prefix: String,
@@ -30,6 +33,7 @@ impl KafkaSettings {
             brokers: "127.0.0.1:9092".into(),
             group_id: service.into(),
             client_id: service.into(),
+            batch_size: 256,
             topic_prefix: String::new(),
             properties: BTreeMap::new(),
         }
@@ -45,6 +49,12 @@ impl KafkaSettings {
             return Err(SettingsError::invalid(
                 "kafka.brokers",
                 "must name a broker",
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(SettingsError::invalid(
+                "kafka.batch_size",
+                "must be at least 1",
             ));
         }
         if self.group_id.trim().is_empty() {

@@ -29,6 +29,13 @@ struct Rig {
 }
 
 async fn rig() -> anyhow::Result<Rig> {
+    let rig = idle_rig().await?;
+    rig.start()?;
+    Ok(rig)
+}
+
+/// A rig whose consumer is not running yet, so messages sent now arrive as one batch.
+async fn idle_rig() -> anyhow::Result<Rig> {
     let database = TestDatabase::create().await?;
     let pool = database.pool("payroll").await?;
     create_effects_table(&pool).await?;
@@ -37,23 +44,28 @@ async fn rig() -> anyhow::Result<Rig> {
     let producer = messaging::idempotent_producer(&settings)?;
     let handler = RecordEffect::default();
     let topic = topics.name("events");
-    let consumer = ConsumerLoop::new(
-        &settings,
-        &[topic.as_str()],
-        pool.clone(),
-        producer.clone(),
-        handler.clone(),
-    )?;
-    let stop = CancellationToken::new();
-    tokio::spawn(consumer.run(stop.clone()));
     Ok(Rig {
         database,
         pool,
         topic,
         producer,
         handler,
-        stop,
+        stop: CancellationToken::new(),
     })
+}
+
+impl Rig {
+    fn start(&self) -> anyhow::Result<()> {
+        let consumer = ConsumerLoop::new(
+            &kafka_settings("payroll"),
+            &[self.topic.as_str()],
+            self.pool.clone(),
+            self.producer.clone(),
+            self.handler.clone(),
+        )?;
+        tokio::spawn(consumer.run(self.stop.clone()));
+        Ok(())
+    }
 }
 
 async fn send(rig: &Rig, event_id: &str, payload: &[u8]) -> anyhow::Result<()> {
@@ -172,6 +184,49 @@ async fn a_transient_database_error_is_retried_not_skipped() -> anyhow::Result<(
         dead.is_empty(),
         "a transient failure must not be dead-lettered"
     );
+    rig.stop.cancel();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_message_inside_a_batch_is_dead_lettered_alone_and_the_rest_take_effect_once()
+-> anyhow::Result<()> {
+    let rig = idle_rig().await?;
+    for number in 0..20 {
+        let event_id = format!("event-{number}");
+        if number == 10 {
+            send(&rig, &event_id, &[0xff, 0xff, 0xff, 0xff]).await?;
+        } else {
+            send(&rig, &event_id, &widget(&format!("widget-{number}"))).await?;
+        }
+    }
+
+    rig.start()?;
+
+    let pool = rig.pool.clone();
+    assert!(
+        eventually(WAIT, || async {
+            Ok(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM inbox")
+                .fetch_one(&pool)
+                .await?
+                == 20)
+        })
+        .await?
+    );
+    let effects: i64 = sqlx::query_scalar("SELECT count(*) FROM effects")
+        .fetch_one(&rig.pool)
+        .await?;
+    let distinct: i64 = sqlx::query_scalar("SELECT count(DISTINCT name) FROM effects")
+        .fetch_one(&rig.pool)
+        .await?;
+    assert_eq!((effects, distinct), (19, 19));
+    let dead = read_topic(
+        &messaging::dead_letter_topic(&rig.topic),
+        2,
+        Duration::from_secs(3),
+    )
+    .await?;
+    assert_eq!(dead.len(), 1);
     rig.stop.cancel();
     Ok(())
 }

@@ -77,6 +77,8 @@ pub struct RelaySettings {
     pub batch_size: i64,
     /// How long to sleep when the outbox is empty.
     pub poll_interval_ms: u64,
+    /// How long published rows are kept for audit before the relay deletes them.
+    pub retention_hours: u64,
 }
 
 impl Default for RelaySettings {
@@ -84,6 +86,7 @@ impl Default for RelaySettings {
         Self {
             batch_size: 1_000,
             poll_interval_ms: 20,
+            retention_hours: 24 * 7,
         }
     }
 }
@@ -121,6 +124,9 @@ pub struct Relay {
 /// Failed passes in a row after which a stopping relay leaves the rest for the next start.
 const ATTEMPTS_WHEN_STOPPING: u32 = 3;
 
+/// How often an idle relay deletes rows past their retention.
+const CLEANUP_EVERY: Duration = Duration::from_secs(60);
+
 impl Relay {
     /// A relay over `pool`'s outbox table.
     pub fn new(pool: PgPool, producer: FutureProducer, settings: RelaySettings) -> Self {
@@ -141,6 +147,7 @@ impl Relay {
     /// Publishes until `stop` is cancelled, then flushes what is left and returns.
     pub async fn run(self, stop: CancellationToken) {
         let mut failures = 0u32;
+        let mut last_cleanup = tokio::time::Instant::now();
         loop {
             let stopping = stop.is_cancelled();
             match self.publish_batch().await {
@@ -148,6 +155,13 @@ impl Relay {
                     failures = 0;
                     if published as i64 >= self.settings.batch_size {
                         continue;
+                    }
+                    metrics::gauge!("outbox_backlog").set(0.0);
+                    if last_cleanup.elapsed() >= CLEANUP_EVERY {
+                        last_cleanup = tokio::time::Instant::now();
+                        if let Err(error) = self.delete_published().await {
+                            tracing::warn!(%error, "published outbox rows not cleaned up");
+                        }
                     }
                     if stopping {
                         if published == 0 {
@@ -220,7 +234,31 @@ impl Relay {
             .await?;
         tx.commit().await?;
         metrics::counter!("outbox_published_total").increment(rows.len() as u64);
+        if rows.len() as i64 >= self.settings.batch_size {
+            // Only a full batch can leave a backlog; counting it then is worth the query.
+            let backlog: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    .fetch_one(&self.pool)
+                    .await?;
+            metrics::gauge!("outbox_backlog").set(backlog as f64);
+        }
         Ok(rows.len())
+    }
+
+    /// Deletes rows published longer ago than the retention; returns how many.
+    pub async fn delete_published(&self) -> Result<u64, sqlx::Error> {
+        let retention = i64::try_from(self.settings.retention_hours).unwrap_or(i64::MAX);
+        let deleted = sqlx::query(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1::int)",
+        )
+        .bind(retention.min(i64::from(i32::MAX)))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if deleted > 0 {
+            tracing::info!(deleted, "published outbox rows past retention deleted");
+        }
+        Ok(deleted)
     }
 
     async fn send(&self, row: &Row) -> Result<(), rdkafka::error::KafkaError> {

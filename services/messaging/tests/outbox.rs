@@ -91,6 +91,7 @@ async fn events_of_one_key_are_published_in_the_order_they_were_written() -> any
     let settings = RelaySettings {
         batch_size: 64,
         poll_interval_ms: 10,
+        ..RelaySettings::default()
     };
 
     let relay = Relay::new(pool.clone(), producer, settings);
@@ -162,6 +163,7 @@ async fn a_relay_killed_mid_batch_publishes_everything_on_restart_and_each_effec
     let relay_settings = RelaySettings {
         batch_size: BATCH,
         poll_interval_ms: 10,
+        ..RelaySettings::default()
     };
     let first_pool = database.pool("checkin").await?;
     let first = Relay::new(first_pool.clone(), producer.clone(), relay_settings.clone());
@@ -233,5 +235,34 @@ async fn a_relay_killed_mid_batch_publishes_everything_on_restart_and_each_effec
     );
     stop_relay.cancel();
     stop_consumer.cancel();
+    Ok(())
+}
+
+#[tokio::test]
+async fn published_rows_past_retention_are_deleted_and_unpublished_ones_never_are()
+-> anyhow::Result<()> {
+    let database = TestDatabase::create().await?;
+    let pool = database.pool("checkin").await?;
+    let mut tx = pool.begin().await?;
+    for name in ["old", "recent", "waiting"] {
+        enqueue(&mut tx, &event("widgets", name, name)).await?;
+    }
+    tx.commit().await?;
+    pool.execute(
+        "UPDATE outbox SET published_at = now() - interval '9 days' WHERE message_key = 'old'; \
+         UPDATE outbox SET published_at = now() - interval '1 hour' WHERE message_key = 'recent'",
+    )
+    .await?;
+    let producer = messaging::idempotent_producer(&kafka_settings("checkin"))?;
+    let relay = Relay::new(pool.clone(), producer, RelaySettings::default());
+
+    let deleted = relay.delete_published().await?;
+
+    assert_eq!(deleted, 1);
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT message_key FROM outbox ORDER BY message_key")
+            .fetch_all(&pool)
+            .await?;
+    assert_eq!(left, ["recent", "waiting"]);
     Ok(())
 }

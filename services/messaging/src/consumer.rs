@@ -2,7 +2,7 @@
 //! the offset stored only after that transaction commits, transient failures retried with
 //! backoff, permanent ones dead-lettered.
 
-use std::{future::Future, time::Duration};
+use std::{collections::HashSet, future::Future, time::Duration};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::FutureExt;
@@ -275,19 +275,42 @@ impl<H: Handler> ConsumerLoop<H> {
         Flow::Continue
     }
 
-    /// Every message's effect and inbox row, in one transaction.
+    /// Every message's effect and inbox row, in one transaction: one statement records the
+    /// whole batch in the inbox, and the handler runs once for each message seen first here.
     async fn apply_all(
         &self,
         inbounds: &[(Inbound<'_>, tracing::Span)],
     ) -> Result<Vec<Outcome>, HandlerError> {
+        let ids: Vec<&str> = inbounds
+            .iter()
+            .map(|(inbound, _)| inbound.message_id.as_str())
+            .collect();
+        let topics: Vec<&str> = inbounds.iter().map(|(inbound, _)| inbound.topic).collect();
         let mut tx = self.pool.begin().await?;
+        let mut fresh: HashSet<String> = sqlx::query_scalar(
+            "INSERT INTO inbox (consumer_group, message_id, topic, outcome) \
+             SELECT $1, id, topic, 'processed' FROM UNNEST($2::text[], $3::text[]) AS m (id, topic) \
+             ON CONFLICT DO NOTHING RETURNING message_id",
+        )
+        .bind(&self.group)
+        .bind(&ids)
+        .bind(&topics)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
         let mut outcomes = Vec::with_capacity(inbounds.len());
         for (inbound, span) in inbounds {
-            let outcome = self
-                .apply_one(&mut tx, inbound)
+            // Removing the id makes a second copy within the batch a duplicate too.
+            if !fresh.remove(&inbound.message_id) {
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            }
+            self.handler
+                .handle(&mut tx, inbound)
                 .instrument(span.clone())
                 .await?;
-            outcomes.push(outcome);
+            outcomes.push(Outcome::Processed);
         }
         tx.commit().await?;
         Ok(outcomes)

@@ -230,3 +230,25 @@ async fn a_bad_message_inside_a_batch_is_dead_lettered_alone_and_the_rest_take_e
     rig.stop.cancel();
     Ok(())
 }
+
+#[tokio::test]
+async fn a_record_repeated_within_one_batch_has_one_effect() -> anyhow::Result<()> {
+    let rig = idle_rig().await?;
+    for _ in 0..3 {
+        send(&rig, "event-1", &widget("thrice")).await?;
+    }
+    send(&rig, "event-2", &widget("sentinel")).await?;
+
+    rig.start()?;
+
+    let pool = rig.pool.clone();
+    assert!(
+        eventually(WAIT, || async {
+            Ok(effects_named(&pool, "sentinel").await? == 1)
+        })
+        .await?
+    );
+    assert_eq!(effects_named(&rig.pool, "thrice").await?, 1);
+    rig.stop.cancel();
+    Ok(())
+}

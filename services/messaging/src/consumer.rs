@@ -374,10 +374,12 @@ impl<H: Handler> ConsumerLoop<H> {
             messaging.destination.partition.id = inbound.partition,
             messaging.kafka.offset = inbound.offset,
             messaging.message.id = %inbound.message_id,
+            trace_id = tracing::field::Empty,
         );
         let parent = telemetry::context_from_headers(headers::text_pairs(message.headers()));
         // The span is fresh, so only a filter that disables it can refuse the parent.
         let _ = telemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+        telemetry::record_trace_id(&span);
         span
     }
 

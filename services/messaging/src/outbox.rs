@@ -271,6 +271,7 @@ impl Relay {
             messaging.operation.type = "send",
             messaging.destination.name = %topic,
             messaging.message.id = %row.event_id,
+            trace_id = tracing::field::Empty,
         );
         let stored = [
             row.traceparent
@@ -281,6 +282,7 @@ impl Relay {
         let parent = telemetry::context_from_headers(stored.into_iter().flatten());
         // The span is fresh, so only a filter that disables it can refuse the parent.
         let _ = telemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+        telemetry::record_trace_id(&span);
 
         let event_id = row.event_id.to_string();
         let trace = telemetry::headers_for_span(&span);

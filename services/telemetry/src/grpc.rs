@@ -20,6 +20,7 @@ pub fn server_span<B>(request: &http::Request<B>) -> tracing::Span {
         rpc.service = %service,
         rpc.method = %method,
         otel.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
     let headers = request
         .headers()
@@ -27,6 +28,7 @@ pub fn server_span<B>(request: &http::Request<B>) -> tracing::Span {
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)));
     // A span that is filtered out cannot take a parent; the request goes on untraced.
     let _ = span.set_parent(context_from_headers(headers));
+    crate::record_trace_id(&span);
     span
 }
 
@@ -42,4 +44,72 @@ pub fn inject_into_grpc_request(
         }
     }
     Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::Write,
+        sync::{Arc, Mutex},
+    };
+
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn a_json_log_line_inside_a_grpc_call_carries_the_caller_s_trace_id() {
+        crate::init_for_tests();
+        let provider = SdkTracerProvider::builder().build();
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(captured.clone()),
+            );
+        let request = http::Request::builder()
+            .uri("/benefit.checkin.v1.CheckinService/Scan")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
+            .body(())
+            .unwrap();
+
+        tracing::subscriber::with_default(subscriber, || {
+            server_span(&request).in_scope(|| tracing::info!("scan answered"));
+        });
+
+        let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            output.contains(r#""trace_id":"4bf92f3577b34da6a3ce929d0e0e4736""#),
+            "{output}"
+        );
+    }
 }

@@ -115,6 +115,14 @@ pub fn init(
     Ok(Telemetry { provider })
 }
 
+/// Writes the span's trace id into its `trace_id` field (declared `Empty` by the caller), so
+/// every log line inside it carries the id that opens its trace in Tempo.
+pub fn record_trace_id(span: &tracing::Span) {
+    if let Some(id) = trace_id(span) {
+        span.record("trace_id", id.as_str());
+    }
+}
+
 /// Installs telemetry once per test process; later calls do nothing.
 pub fn init_for_tests() {
     static INSTALLED: OnceLock<()> = OnceLock::new();

@@ -4,9 +4,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use contracts::topics;
 use serving::ServerSettings;
 use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
-use testkit::{SERVICES, TestDatabase, kafka_settings};
+use testkit::{SERVICES, TestDatabase, TestTopics, kafka_settings};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -38,12 +39,30 @@ async fn grpc_health(address: SocketAddr, service: &str) -> anyhow::Result<i32> 
     Ok(reply.into_inner().status)
 }
 
+/// The system's topics, under a prefix of this test's own.
+async fn system_topics() -> anyhow::Result<TestTopics> {
+    TestTopics::create(
+        &[
+            topics::CONTRIBUTIONS,
+            topics::DECISIONS,
+            topics::CHECKIN_SCANS,
+            topics::PAYMENT_LISTS,
+            topics::BANK_RESULTS,
+            topics::TRANSFER_OUTCOMES,
+        ],
+        2,
+    )
+    .await
+}
+
 macro_rules! check_service_lifecycle {
     ($service:ident, $grpc_name:expr) => {{
         let database = TestDatabase::create().await?;
+        let topics = system_topics().await?;
         let mut config = $service::Config::default();
         config.base.database = database.settings($service::SERVICE);
         config.base.kafka = kafka_settings($service::SERVICE);
+        config.base.kafka.topic_prefix = topics.prefix().to_owned();
         config.base.server = ServerSettings::local(0, 0);
         let app = $service::build(config, clock::system()).await?;
         let (grpc, http) = (app.grpc_address(), app.http_address());

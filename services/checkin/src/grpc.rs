@@ -1,26 +1,660 @@
 //! The checkin gRPC API: parse the request, apply the domain, store, reply.
 
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use clock::SharedClock;
 use contracts::checkin::v1::checkin_service_server::CheckinService;
+use contracts::checkin::v1::{
+    ExcuseReason, GetNoticeRequest, GetNoticeResponse, InvalidReason, ListMissedCheckinsRequest,
+    ListMissedCheckinsResponse, ListSigningKeysRequest, ListSigningKeysResponse, MissedCheckin,
+    NoticeFormat, RecordExcusedCheckinRequest, RecordExcusedCheckinResponse, RegisterKioskRequest,
+    RegisterKioskResponse, RevokeKioskRequest, RevokeKioskResponse, ScanOutcome, ScanRequest,
+    ScanResponse, WindowPosition,
+};
+use contracts::common::v1::{Agency, Officer, SigningKey, SigningKeyState};
+use data_encoding::BASE32_NOPAD;
+use rand::RngCore;
+use serving::ApiError;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::announce::{NewCheckin, Source, window_to_proto};
+use crate::convert::{date_from_proto, date_to_proto, timestamp};
+use crate::domain::answer::{self, ScreenText, Verdict};
+use crate::domain::ids::DecisionId;
+use crate::domain::token::{self, KeyRing, NoticeSigner, TokenRefusal};
+use crate::domain::window::{BenefitMonth, CheckinWindow, Placement, payment_by, vietnam_date};
+use crate::notice;
+use crate::store::{self, CheckinRecord, Recorded, Settlement};
+
+/// Metadata key under which a kiosk presents its credential.
+pub const KIOSK_CREDENTIAL_HEADER: &str = "x-kiosk-credential";
 
 /// The CheckinService implementation.
-///
-/// Every RPC answers UNIMPLEMENTED until its issue lands (the generated trait's default);
-/// the wiring around it — health, reflection, tracing, the database role — is live.
 pub struct Api {
-    #[allow(dead_code, reason = "used by the RPCs as they land")]
     pool: PgPool,
-    #[allow(dead_code, reason = "used by the RPCs as they land")]
     clock: SharedClock,
+    signer: Arc<NoticeSigner>,
+    ring: Arc<KeyRing>,
 }
 
 impl Api {
-    /// An API over the service's pool and clock.
-    pub fn new(pool: PgPool, clock: SharedClock) -> Self {
-        Self { pool, clock }
+    /// An API over the service's pool and clock, verifying notices against `ring`.
+    pub fn new(
+        pool: PgPool,
+        clock: SharedClock,
+        signer: Arc<NoticeSigner>,
+        ring: Arc<KeyRing>,
+    ) -> Self {
+        Self {
+            pool,
+            clock,
+            signer,
+            ring,
+        }
+    }
+
+    /// The kiosk presenting the request's credential; unknown or revoked kiosks are refused.
+    async fn authenticate<T>(&self, request: &Request<T>) -> Result<store::Kiosk, ApiError> {
+        let refused = || ApiError::Unauthenticated("kiosk credential refused".into());
+        let credential = request
+            .metadata()
+            .get(KIOSK_CREDENTIAL_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| ApiError::Unauthenticated("kiosk credential missing".into()))?;
+        let kiosk = store::kiosk_by_credential(&self.pool, &credential_hash(credential))
+            .await?
+            .ok_or_else(refused)?;
+        if kiosk.revoked_at.is_some() {
+            tracing::warn!(kiosk_id = %kiosk.kiosk_id, "revoked kiosk refused");
+            return Err(refused());
+        }
+        Ok(kiosk)
+    }
+
+    /// The notice a scanned text names: a signed token, verified offline against the key
+    /// ring and then against the notice issued under its id, or a short code typed by an
+    /// officer, which only the server can check.
+    async fn identify(
+        &self,
+        scanned_text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<ScannedNotice, TokenRefusal>, ApiError> {
+        if let Some(code) = token::parse_short_code(scanned_text) {
+            let Some(notice) = store::notice_by_short_code(&self.pool, &code).await? else {
+                return Ok(Err(TokenRefusal::UnknownNotice));
+            };
+            if now >= notice.expires_at {
+                return Ok(Err(TokenRefusal::Expired));
+            }
+            return Ok(Ok(ScannedNotice {
+                notice_id: notice.notice_id,
+                decision_id: notice.decision_id,
+            }));
+        }
+        let payload = match self.ring.verify(scanned_text, now) {
+            Ok(payload) => payload,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let issued_for = store::notice_decision(&self.pool, payload.notice_id)
+            .await?
+            .and_then(|id| DecisionId::parse(&id).ok());
+        if let Err(refusal) = token::check_issued(&payload, issued_for.as_ref()) {
+            tracing::warn!(notice_id = %payload.notice_id, ?refusal, "signed notice refused");
+            return Ok(Err(refusal));
+        }
+        Ok(Ok(ScannedNotice {
+            notice_id: payload.notice_id,
+            decision_id: payload.decision_id.as_str().to_owned(),
+        }))
+    }
+
+    async fn scan_as(
+        &self,
+        kiosk: &store::Kiosk,
+        scanned_text: &str,
+    ) -> Result<ScanResponse, ApiError> {
+        let now = self.clock.now();
+        let today = vietnam_date(now);
+        let notice = match self.identify(scanned_text, now).await? {
+            Ok(notice) => notice,
+            Err(refusal) => return Ok(invalid(refusal)),
+        };
+        let decision_id = notice.decision_id.as_str();
+        let view = store::decision_view(&self.pool, decision_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Internal(format!("notice of unknown decision {decision_id}"))
+            })?;
+        let placement = view.schedule.locate(today);
+        // A late repeat of a month already recorded gets the same answer as the first scan.
+        if let Placement::TooLate(window) = placement
+            && view
+                .month(window.month())
+                .is_some_and(store::StoredMonth::checked_in)
+        {
+            return match store::checkin_record(&self.pool, decision_id, window.month()).await? {
+                Some(record) => Ok(already_recorded(&window, record)),
+                None => Err(ApiError::Internal(
+                    "checked-in month without its check-in".into(),
+                )),
+            };
+        }
+        let verdict = answer::judge(view.standing, placement, |month| {
+            view.month(month).is_some_and(|stored| stored.suspended)
+        });
+        let window = match verdict {
+            Verdict::CountsFor(window) => window,
+            Verdict::Outside(placement) => return Ok(outside(placement)),
+            Verdict::MonthSuspended(window) => return Ok(suspended(&window)),
+            Verdict::Terminated(reason) => return Ok(terminated(reason)),
+        };
+        let checkin = NewCheckin {
+            decision_id: decision_id.to_owned(),
+            benefit_month: window.month().number(),
+            recorded_at: now,
+            payment_by: payment_by(&window),
+            centre_id: kiosk.centre_id.clone(),
+            province: kiosk.province.clone(),
+            source: Source::Scan {
+                notice_id: notice.notice_id,
+                kiosk_id: kiosk.kiosk_id,
+            },
+        };
+        match store::record_checkin(&self.pool, &checkin).await? {
+            Recorded::New(record) => {
+                tracing::info!(
+                    decision_id,
+                    benefit_month = window.month().number(),
+                    kiosk_id = %kiosk.kiosk_id,
+                    "check-in recorded"
+                );
+                Ok(accepted(&window, record))
+            }
+            Recorded::Existing(record) => Ok(already_recorded(&window, record)),
+            Recorded::Settled(Settlement::Missed) => Ok(outside(Placement::TooLate(window))),
+            Recorded::Settled(_) => Ok(terminated(0)),
+            Recorded::NoSuchMonth => Err(ApiError::Internal(format!(
+                "decision {decision_id} lost benefit month {}",
+                window.month().number()
+            ))),
+        }
+    }
+
+    async fn excuse(
+        &self,
+        request: RecordExcusedCheckinRequest,
+    ) -> Result<RecordExcusedCheckinResponse, ApiError> {
+        let decision_id = DecisionId::parse(&request.decision_id)
+            .map_err(|error| ApiError::invalid("decision_id", error.to_string()))?;
+        let month = BenefitMonth::new(request.benefit_month)
+            .map_err(|error| ApiError::invalid("benefit_month", error.to_string()))?;
+        let reason = match ExcuseReason::try_from(request.reason) {
+            Ok(ExcuseReason::Unspecified) | Err(_) => {
+                return Err(ApiError::invalid(
+                    "reason",
+                    "must be illness, maternity, accident or force majeure",
+                ));
+            }
+            Ok(reason) => reason,
+        };
+        let document_reference =
+            required_text("document_reference", &request.document_reference, MAX_TEXT)?;
+        if request.note.chars().count() > MAX_NOTE {
+            return Err(ApiError::invalid(
+                "note",
+                format!("must be at most {MAX_NOTE} characters"),
+            ));
+        }
+        let officer = officer_of(request.officer.as_ref(), Agency::JobCentre)?;
+
+        let view = store::decision_view(&self.pool, decision_id.as_str())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("decision {decision_id}")))?;
+        let window =
+            view.schedule.window(month).copied().ok_or_else(|| {
+                ApiError::invalid("benefit_month", "the decision has no such month")
+            })?;
+        let now = self.clock.now();
+        if vietnam_date(now) < window.opens_on() {
+            return Err(ApiError::Conflict(format!(
+                "the check-in window of benefit month {} opens on {}",
+                month.number(),
+                window.opens_on()
+            )));
+        }
+        let checkin = NewCheckin {
+            decision_id: decision_id.as_str().to_owned(),
+            benefit_month: month.number(),
+            recorded_at: now,
+            payment_by: payment_by(&window),
+            centre_id: view.centre_id.clone(),
+            province: view.province.clone(),
+            source: Source::Excused {
+                reason: reason as i32,
+                document_reference,
+                note: request.note.trim().to_owned(),
+                officer: officer.clone(),
+            },
+        };
+        let (outcome, record) = match store::record_checkin(&self.pool, &checkin).await? {
+            Recorded::New(record) => {
+                tracing::info!(
+                    decision_id = %decision_id,
+                    benefit_month = month.number(),
+                    officer_id = %officer.officer_id,
+                    "excused check-in recorded"
+                );
+                (ScanOutcome::Accepted, record)
+            }
+            Recorded::Existing(record) => (ScanOutcome::AlreadyRecorded, record),
+            Recorded::Settled(Settlement::Missed) => {
+                return Err(ApiError::Conflict(format!(
+                    "benefit month {} was already reported missed",
+                    month.number()
+                )));
+            }
+            Recorded::Settled(_) => {
+                return Err(ApiError::Conflict("the decision is terminated".into()));
+            }
+            Recorded::NoSuchMonth => {
+                return Err(ApiError::invalid(
+                    "benefit_month",
+                    "the decision has no such month",
+                ));
+            }
+        };
+        Ok(RecordExcusedCheckinResponse {
+            outcome: outcome as i32,
+            payment_by: Some(date_to_proto(record.payment_by)),
+            recorded_at: Some(timestamp(record.recorded_at)),
+        })
+    }
+
+    async fn notice(&self, request: GetNoticeRequest) -> Result<GetNoticeResponse, ApiError> {
+        let decision_id = DecisionId::parse(&request.decision_id)
+            .map_err(|error| ApiError::invalid("decision_id", error.to_string()))?;
+        if NoticeFormat::try_from(request.format) != Ok(NoticeFormat::Png) {
+            return Err(ApiError::invalid(
+                "format",
+                "only NOTICE_FORMAT_PNG is available",
+            ));
+        }
+        let officer = officer_of(request.officer.as_ref(), Agency::JobCentre)?;
+        let notice = store::decision_notice(&self.pool, decision_id.as_str())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("notice of decision {decision_id}")))?;
+        let content =
+            notice::qr_png(&notice.token).map_err(|error| ApiError::Internal(error.to_string()))?;
+        tracing::info!(
+            decision_id = %decision_id,
+            notice_id = %notice.notice_id,
+            officer_id = %officer.officer_id,
+            "notice printed"
+        );
+        Ok(GetNoticeResponse {
+            notice_id: notice.notice_id.to_string(),
+            content,
+            content_type: "image/png".into(),
+            short_code: notice.short_code,
+            key_id: notice.key_id,
+            expires_at: Some(timestamp(notice.expires_at)),
+        })
+    }
+
+    async fn missed(
+        &self,
+        request: ListMissedCheckinsRequest,
+    ) -> Result<ListMissedCheckinsResponse, ApiError> {
+        let page_size = match request.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            size if size > MAX_PAGE_SIZE => {
+                return Err(ApiError::invalid(
+                    "page_size",
+                    format!("must be at most {MAX_PAGE_SIZE}"),
+                ));
+            }
+            size => size,
+        };
+        let day = |field: &str, date: Option<&contracts::common::v1::Date>| match date {
+            None => Ok(None),
+            Some(date) => date_from_proto(Some(date))
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid(field, "is not a calendar date")),
+        };
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(decode_page_token(&request.page_token).ok_or_else(|| {
+                ApiError::invalid("page_token", "is not a token from a previous page")
+            })?)
+        };
+        let query = store::MissedQuery {
+            province: request.province.trim().to_owned(),
+            centre_id: request.centre_id.trim().to_owned(),
+            closed_from: day("closed_from", request.closed_from.as_ref())?,
+            closed_to: day("closed_to", request.closed_to.as_ref())?,
+            after,
+            limit: i64::from(page_size) + 1,
+        };
+        let mut rows = store::missed_checkins(&self.pool, &query).await?;
+        let more = rows.len() > page_size as usize;
+        rows.truncate(page_size as usize);
+        let next_page_token = match rows.last() {
+            Some(last) if more => encode_page_token(&last.position()),
+            _ => String::new(),
+        };
+        let mut missed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let window = row.window()?;
+            missed.push(MissedCheckin {
+                decision_id: row.decision_id,
+                decision_number: row.decision_number,
+                beneficiary_name: row.beneficiary_name,
+                centre_id: row.centre_id,
+                window: Some(window_to_proto(&window)),
+            });
+        }
+        Ok(ListMissedCheckinsResponse {
+            missed,
+            next_page_token,
+        })
+    }
+
+    async fn register(
+        &self,
+        request: RegisterKioskRequest,
+    ) -> Result<RegisterKioskResponse, ApiError> {
+        let centre_id = required_text("centre_id", &request.centre_id, MAX_ID)?;
+        let province = required_text("province", &request.province, MAX_ID)?;
+        let label = required_text("label", &request.label, MAX_TEXT)?;
+        let officer = officer_of(request.officer.as_ref(), Agency::JobCentre)?;
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let credential = BASE32_NOPAD.encode(&secret);
+        let kiosk = store::NewKiosk {
+            kiosk_id: Uuid::now_v7(),
+            centre_id,
+            province,
+            label,
+            credential_hash: credential_hash(&credential),
+            registered_by: officer.officer_id,
+        };
+        store::insert_kiosk(&self.pool, &kiosk, self.clock.now()).await?;
+        tracing::info!(kiosk_id = %kiosk.kiosk_id, centre_id = %kiosk.centre_id, "kiosk registered");
+        Ok(RegisterKioskResponse {
+            kiosk_id: kiosk.kiosk_id.to_string(),
+            credential,
+        })
+    }
+
+    async fn revoke(&self, request: RevokeKioskRequest) -> Result<RevokeKioskResponse, ApiError> {
+        let kiosk_id = Uuid::parse_str(request.kiosk_id.trim())
+            .map_err(|_| ApiError::invalid("kiosk_id", "must be a kiosk id"))?;
+        let reason = required_text("reason", &request.reason, MAX_TEXT)?;
+        let officer = officer_of(request.officer.as_ref(), Agency::JobCentre)?;
+        let found = store::revoke_kiosk(
+            &self.pool,
+            kiosk_id,
+            &officer.officer_id,
+            &reason,
+            self.clock.now(),
+        )
+        .await?;
+        if !found {
+            return Err(ApiError::NotFound(format!("kiosk {kiosk_id}")));
+        }
+        tracing::info!(kiosk_id = %kiosk_id, "kiosk revoked");
+        Ok(RevokeKioskResponse {})
+    }
+}
+
+/// The notice a scan names, once identified.
+struct ScannedNotice {
+    notice_id: Uuid,
+    decision_id: String,
+}
+
+const MAX_ID: usize = 64;
+const DEFAULT_PAGE_SIZE: u32 = 50;
+const MAX_PAGE_SIZE: u32 = 500;
+const MAX_TEXT: usize = 200;
+const MAX_NOTE: usize = 1_000;
+
+/// A page token: the last entry's closing day, month and decision, base32 so it is opaque.
+fn encode_page_token((day, decision_id, month): &(NaiveDate, String, i32)) -> String {
+    BASE32_NOPAD.encode(format!("{day}|{month}|{decision_id}").as_bytes())
+}
+
+fn decode_page_token(token: &str) -> Option<(NaiveDate, String, i32)> {
+    let text = String::from_utf8(BASE32_NOPAD.decode(token.as_bytes()).ok()?).ok()?;
+    let mut parts = text.splitn(3, '|');
+    let day = parts.next()?.parse().ok()?;
+    let month = parts.next()?.parse().ok()?;
+    let decision_id = parts.next()?.to_owned();
+    Some((day, decision_id, month))
+}
+
+fn required_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::invalid(field, "is required"));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// The acting officer; `agency` (or an operator) may do this.
+fn officer_of(officer: Option<&Officer>, agency: Agency) -> Result<Officer, ApiError> {
+    let officer = officer.ok_or_else(|| ApiError::invalid("officer", "is required"))?;
+    required_text("officer.officer_id", &officer.officer_id, MAX_ID)?;
+    let acting = Agency::try_from(officer.agency).unwrap_or(Agency::Unspecified);
+    if acting != agency && acting != Agency::Operator {
+        return Err(ApiError::PermissionDenied(format!(
+            "only {} officers may do this",
+            agency.as_str_name()
+        )));
+    }
+    Ok(officer.clone())
+}
+
+/// Credentials are random, so an unsalted hash is enough to keep them out of the database.
+fn credential_hash(credential: &str) -> Vec<u8> {
+    Sha256::digest(credential.trim().as_bytes()).to_vec()
+}
+
+fn with_text(mut response: ScanResponse, text: ScreenText) -> ScanResponse {
+    response.message_vi = text.vi;
+    response.message_en = text.en;
+    response
+}
+
+fn invalid(refusal: TokenRefusal) -> ScanResponse {
+    let reason = match refusal {
+        TokenRefusal::BadFormat => InvalidReason::BadFormat,
+        TokenRefusal::BadSignature => InvalidReason::BadSignature,
+        TokenRefusal::UnknownKey => InvalidReason::UnknownKey,
+        TokenRefusal::RetiredKey => InvalidReason::RetiredKey,
+        TokenRefusal::Expired => InvalidReason::Expired,
+        TokenRefusal::OtherDecision => InvalidReason::OtherDecision,
+        TokenRefusal::UnknownNotice => InvalidReason::UnknownNotice,
+    };
+    let response = ScanResponse {
+        outcome: ScanOutcome::Invalid as i32,
+        invalid_reason: reason as i32,
+        ..ScanResponse::default()
+    };
+    with_text(response, answer::invalid_text(refusal))
+}
+
+fn recorded_response(
+    outcome: ScanOutcome,
+    window: &CheckinWindow,
+    record: CheckinRecord,
+    text: ScreenText,
+) -> ScanResponse {
+    let response = ScanResponse {
+        outcome: outcome as i32,
+        benefit_month: window.month().number(),
+        payment_by: Some(date_to_proto(record.payment_by)),
+        window: Some(window_to_proto(window)),
+        recorded_at: Some(timestamp(record.recorded_at)),
+        ..ScanResponse::default()
+    };
+    with_text(response, text)
+}
+
+fn accepted(window: &CheckinWindow, record: CheckinRecord) -> ScanResponse {
+    let text = answer::accepted_text(window.month(), record.payment_by);
+    recorded_response(ScanOutcome::Accepted, window, record, text)
+}
+
+fn already_recorded(window: &CheckinWindow, record: CheckinRecord) -> ScanResponse {
+    let text = answer::already_recorded_text(window.month(), record.payment_by);
+    recorded_response(ScanOutcome::AlreadyRecorded, window, record, text)
+}
+
+fn outside(placement: Placement) -> ScanResponse {
+    let (window, position) = match placement {
+        Placement::TooEarly(window) | Placement::Inside(window) => {
+            (window, WindowPosition::TooEarly)
+        }
+        Placement::TooLate(window) => (window, WindowPosition::TooLate),
+    };
+    let response = ScanResponse {
+        outcome: ScanOutcome::OutsideWindow as i32,
+        benefit_month: window.month().number(),
+        window: Some(window_to_proto(&window)),
+        window_position: position as i32,
+        ..ScanResponse::default()
+    };
+    with_text(response, answer::outside_text(placement))
+}
+
+fn suspended(window: &CheckinWindow) -> ScanResponse {
+    let response = ScanResponse {
+        outcome: ScanOutcome::DecisionSuspended as i32,
+        benefit_month: window.month().number(),
+        window: Some(window_to_proto(window)),
+        ..ScanResponse::default()
+    };
+    with_text(response, answer::suspended_text(window.month()))
+}
+
+fn terminated(reason: i32) -> ScanResponse {
+    let response = ScanResponse {
+        outcome: ScanOutcome::DecisionTerminated as i32,
+        termination_reason: reason,
+        ..ScanResponse::default()
+    };
+    with_text(response, answer::terminated_text())
+}
+
+fn signing_key(key_id: &str, public_key: [u8; 32], state: SigningKeyState) -> SigningKey {
+    SigningKey {
+        key_id: key_id.to_owned(),
+        public_key: public_key.to_vec(),
+        state: state as i32,
+        ..SigningKey::default()
     }
 }
 
 #[tonic::async_trait]
-impl CheckinService for Api {}
+impl CheckinService for Api {
+    async fn get_notice(
+        &self,
+        request: Request<GetNoticeRequest>,
+    ) -> Result<Response<GetNoticeResponse>, Status> {
+        Ok(Response::new(self.notice(request.into_inner()).await?))
+    }
+
+    async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
+        let kiosk = self.authenticate(&request).await?;
+        let request = request.into_inner();
+        let claimed = request.kiosk_id.trim();
+        if !claimed.is_empty() && claimed != kiosk.kiosk_id.to_string() {
+            return Err(
+                ApiError::Unauthenticated("kiosk_id does not match the credential".into()).into(),
+            );
+        }
+        Ok(Response::new(
+            self.scan_as(&kiosk, &request.scanned_text).await?,
+        ))
+    }
+
+    async fn record_excused_checkin(
+        &self,
+        request: Request<RecordExcusedCheckinRequest>,
+    ) -> Result<Response<RecordExcusedCheckinResponse>, Status> {
+        Ok(Response::new(self.excuse(request.into_inner()).await?))
+    }
+
+    async fn register_kiosk(
+        &self,
+        request: Request<RegisterKioskRequest>,
+    ) -> Result<Response<RegisterKioskResponse>, Status> {
+        Ok(Response::new(self.register(request.into_inner()).await?))
+    }
+
+    async fn revoke_kiosk(
+        &self,
+        request: Request<RevokeKioskRequest>,
+    ) -> Result<Response<RevokeKioskResponse>, Status> {
+        Ok(Response::new(self.revoke(request.into_inner()).await?))
+    }
+
+    async fn list_missed_checkins(
+        &self,
+        request: Request<ListMissedCheckinsRequest>,
+    ) -> Result<Response<ListMissedCheckinsResponse>, Status> {
+        Ok(Response::new(self.missed(request.into_inner()).await?))
+    }
+
+    async fn list_signing_keys(
+        &self,
+        _request: Request<ListSigningKeysRequest>,
+    ) -> Result<Response<ListSigningKeysResponse>, Status> {
+        let keys = self
+            .ring
+            .keys()
+            .map(|(key_id, public_key, retired)| {
+                let state = if retired {
+                    SigningKeyState::Retired
+                } else if key_id == self.signer.key_id() {
+                    SigningKeyState::Active
+                } else {
+                    SigningKeyState::VerifyOnly
+                };
+                signing_key(key_id.as_str(), public_key, state)
+            })
+            .collect();
+        Ok(Response::new(ListSigningKeysResponse { keys }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_token_round_trips_and_garbage_is_refused() {
+        let position = (
+            NaiveDate::from_ymd_opt(2026, 3, 18).unwrap(),
+            "decision|with-bar".to_owned(),
+            2,
+        );
+        assert_eq!(
+            decode_page_token(&encode_page_token(&position)),
+            Some(position)
+        );
+        assert_eq!(decode_page_token("not a token"), None);
+    }
+}

@@ -5,6 +5,12 @@ use serving::Command;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("import") {
+        let config: Config = settings::load(eligibility::SERVICE)?;
+        eligibility::cli::import(&config, &args[1..]).await?;
+        return Ok(());
+    }
     let command = Command::from_args().map_err(anyhow::Error::msg)?;
     let config: Config = settings::load(eligibility::SERVICE)?;
     let telemetry = telemetry::init(eligibility::SERVICE, &config.base.telemetry)?;

@@ -1,13 +1,31 @@
-//! What payroll consumes. Every message is decoded into its contract type — a payload that does
-//! not decode is dead-lettered — and recorded as processed in the inbox; the effects of each
-//! event arrive with the service's own issue.
+//! What payroll consumes: decisions (stored, with their suspensions, terminations and
+//! destination changes), check-ins (one entitlement per decision and benefit month) and
+//! transfer outcomes (paid, parked, failed). Every handler is idempotent: the inbox drops a
+//! redelivered event, decision versions drop stale ones, and the unique (decision, benefit
+//! month) key drops a second check-in for the same month.
 
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use clock::SharedClock;
 use contracts::topics;
 use contracts::{
-    checkin::v1::CheckinEvent, eligibility::v1::DecisionEvent, transfer::v1::TransferOutcome,
+    checkin::v1::{CheckinEvent, checkin_event},
+    eligibility::v1::{DecisionActivated, DecisionEvent, decision_event},
+    transfer::v1::{TransferOutcome, TransferStatus},
 };
 use messaging::{Handler, HandlerError, Inbound, decode};
 use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        BenefitMonth, DecisionTerms, MonthVerdict, Termination, WorkingCalendar, calendar,
+        entitlement,
+    },
+    store::{self, DecisionRow, NewEntitlement, StoredDestination},
+    wire,
+};
 
 /// The topics payroll consumes, as one consumer group.
 pub const TOPICS: [&str; 3] = [
@@ -17,34 +35,400 @@ pub const TOPICS: [&str; 3] = [
 ];
 
 /// The handler of every topic payroll consumes.
-#[derive(Debug, Default)]
-pub struct Events;
+pub struct Events {
+    clock: SharedClock,
+    calendar: WorkingCalendar,
+}
+
+impl Events {
+    /// A handler reading time from `clock` and counting deadlines on `calendar`.
+    pub fn new(clock: SharedClock, calendar: WorkingCalendar) -> Self {
+        Self { clock, calendar }
+    }
+}
+
+fn permanent(reason: impl Into<String>) -> HandlerError {
+    HandlerError::Permanent(reason.into())
+}
 
 impl Handler for Events {
     async fn handle(
         &self,
-        _tx: &mut PgConnection,
+        tx: &mut PgConnection,
         message: &Inbound<'_>,
     ) -> Result<(), HandlerError> {
         match message.topic {
             topics::CHECKIN_SCANS => {
                 let event: CheckinEvent = decode(message)?;
-                tracing::debug!(event_id = ?event.meta.map(|meta| meta.event_id), "check-in event received");
+                self.on_checkin(tx, event).await
             }
             topics::DECISIONS => {
                 let event: DecisionEvent = decode(message)?;
-                tracing::debug!(event_id = ?event.meta.map(|meta| meta.event_id), "decision event received");
+                self.on_decision(tx, event).await
             }
             topics::TRANSFER_OUTCOMES => {
                 let event: TransferOutcome = decode(message)?;
-                tracing::debug!(event_id = ?event.meta.map(|meta| meta.event_id), "transfer outcome received");
+                self.on_outcome(tx, event).await
             }
-            other => {
-                return Err(HandlerError::Permanent(format!(
-                    "payroll does not consume {other}"
-                )));
+            other => Err(permanent(format!("payroll does not consume {other}"))),
+        }
+    }
+}
+
+impl Events {
+    async fn on_checkin(
+        &self,
+        tx: &mut PgConnection,
+        event: CheckinEvent,
+    ) -> Result<(), HandlerError> {
+        let recorded = match event.kind {
+            Some(checkin_event::Kind::Recorded(recorded)) => recorded,
+            // A missed check-in is eligibility's to act on (it reaches payroll as a suspended
+            // month); payroll only counts it for the statistics.
+            Some(checkin_event::Kind::Missed(_)) => {
+                let number = i32::try_from(event.benefit_month)
+                    .map_err(|_| permanent("benefit_month out of range"))?;
+                let today = vietnam_date(self.clock.now());
+                store::record_missed_checkin(tx, &event.decision_id, number, first_of_month(today))
+                    .await?;
+                return Ok(());
             }
+            None => return Err(permanent("check-in event without kind")),
+        };
+        if event.decision_id.is_empty() {
+            return Err(permanent("check-in without decision id"));
+        }
+        let month = BenefitMonth::new(event.benefit_month)
+            .map_err(|error| permanent(format!("check-in benefit_month: {error}")))?;
+        let number = month_number(month)?;
+        let now = self.clock.now();
+        let scanned_at = wire::timestamp_from(recorded.scanned_at.as_ref()).unwrap_or(now);
+
+        store::lock_decision_id(tx, &event.decision_id).await?;
+        let Some(decision) = store::lock_decision(tx, &event.decision_id).await? else {
+            store::wait_checkin(tx, &event.decision_id, number, scanned_at, now).await?;
+            tracing::info!(
+                decision_id = %event.decision_id,
+                benefit_month = number,
+                "check-in waits for its decision"
+            );
+            return Ok(());
+        };
+        self.earn(tx, &decision, month, scanned_at, now).await
+    }
+
+    /// Creates the month's entitlement when the decision pays it; a month already earned,
+    /// suspended, after the termination or outside the decision changes nothing.
+    async fn earn(
+        &self,
+        tx: &mut PgConnection,
+        decision: &DecisionRow,
+        month: BenefitMonth,
+        scanned_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), HandlerError> {
+        let number = month_number(month)?;
+        let month_start = match store::month_start(tx, &decision.decision_id, number).await? {
+            Some(start) => start,
+            None => month
+                .start_from(decision.start_date)
+                .ok_or_else(|| permanent("benefit month start out of range"))?,
+        };
+        let terms = terms_of(
+            decision,
+            store::suspended_months(tx, &decision.decision_id).await?,
+        );
+        let verdict = entitlement::verdict(&terms, month, month_start);
+        if verdict != MonthVerdict::Payable {
+            tracing::info!(
+                decision_id = %decision.decision_id,
+                benefit_month = number,
+                ?verdict,
+                "check-in earns no entitlement"
+            );
+            return Ok(());
+        }
+        let payment_by =
+            calendar::payment_deadline(month, month_start, decision.received_on, &self.calendar)
+                .map_err(|error| permanent(error.to_string()))?;
+        let earned_month = first_of_month(vietnam_date(now));
+        let created = store::insert_entitlement(
+            tx,
+            &NewEntitlement {
+                entitlement_id: Uuid::new_v4(),
+                decision_id: decision.decision_id.clone(),
+                benefit_month: number,
+                amount_dong: decision.amount_dong,
+                province: decision.province.clone(),
+                destination: StoredDestination {
+                    bank_id: decision.bank_id.clone(),
+                    kind: decision.destination_kind,
+                    number: decision.destination_number.clone(),
+                    holder_name: decision.holder_name.clone(),
+                },
+                payment_by,
+                earned_month,
+                scanned_at,
+                created_at: now,
+            },
+        )
+        .await?;
+        if created {
+            metrics::counter!("payroll_entitlements_created_total").increment(1);
+            tracing::info!(
+                decision_id = %decision.decision_id,
+                benefit_month = number,
+                %payment_by,
+                "entitlement created"
+            );
         }
         Ok(())
     }
+
+    async fn on_decision(
+        &self,
+        tx: &mut PgConnection,
+        event: DecisionEvent,
+    ) -> Result<(), HandlerError> {
+        if event.decision_id.is_empty() {
+            return Err(permanent("decision event without decision id"));
+        }
+        let version = i64::try_from(event.decision_version)
+            .map_err(|_| permanent("decision_version out of range"))?;
+        let change = event
+            .change
+            .ok_or_else(|| permanent("decision event without change"))?;
+        store::lock_decision_id(tx, &event.decision_id).await?;
+        if let decision_event::Change::Activated(activated) = change {
+            return self
+                .on_activated(tx, &event.decision_id, version, activated)
+                .await;
+        }
+        let Some(decision) = store::lock_decision(tx, &event.decision_id).await? else {
+            return Err(permanent(format!(
+                "decision {} changed before it was activated",
+                event.decision_id
+            )));
+        };
+        if version <= decision.version {
+            tracing::debug!(decision_id = %event.decision_id, version, "stale decision event ignored");
+            return Ok(());
+        }
+        match change {
+            decision_event::Change::Activated(_) => {}
+            decision_event::Change::MonthSuspended(suspended) => {
+                let month = i32::try_from(suspended.benefit_month)
+                    .map_err(|_| permanent("benefit_month out of range"))?;
+                store::suspend_month(tx, &event.decision_id, month).await?;
+            }
+            // The resumed month is checked in and earns its entitlement from the check-in;
+            // months suspended before stay unpaid.
+            decision_event::Change::Resumed(_) => {}
+            decision_event::Change::Terminated(terminated) => {
+                let effective = wire::date_from(terminated.effective_date.as_ref())
+                    .ok_or_else(|| permanent("termination effective_date is missing"))?;
+                self.on_terminated(tx, &decision, terminated.reason, effective)
+                    .await?;
+            }
+            decision_event::Change::BankDestinationChanged(changed) => {
+                let destination = wire::destination_from(changed.bank_destination.as_ref())
+                    .map_err(|reason| permanent(format!("bank_destination: {reason}")))?;
+                let changed_by: Vec<String> = [changed.proposed_by, changed.confirmed_by]
+                    .into_iter()
+                    .flatten()
+                    .map(|officer| officer.officer_id)
+                    .filter(|id| !id.is_empty())
+                    .collect();
+                store::change_destination(
+                    tx,
+                    &event.decision_id,
+                    &StoredDestination {
+                        bank_id: destination.bank_id().to_owned(),
+                        kind: i16::try_from(destination.kind().code()).unwrap_or_default(),
+                        number: destination.number().to_owned(),
+                        holder_name: destination.holder_name().to_owned(),
+                    },
+                    &changed_by,
+                )
+                .await?;
+            }
+        }
+        store::set_version(tx, &event.decision_id, version).await?;
+        Ok(())
+    }
+
+    async fn on_activated(
+        &self,
+        tx: &mut PgConnection,
+        decision_id: &str,
+        version: i64,
+        activated: DecisionActivated,
+    ) -> Result<(), HandlerError> {
+        let destination = wire::destination_from(activated.bank_destination.as_ref())
+            .map_err(|reason| permanent(format!("activated.bank_destination: {reason}")))?;
+        if activated.amount_dong < 0 {
+            return Err(permanent("activated.amount_dong is negative"));
+        }
+        let months = i32::try_from(activated.months)
+            .ok()
+            .filter(|months| *months > 0)
+            .ok_or_else(|| permanent("activated.months must be at least 1"))?;
+        if activated.province.trim().is_empty() {
+            return Err(permanent("activated.province is empty"));
+        }
+        let start_date = wire::date_from(activated.start_date.as_ref())
+            .ok_or_else(|| permanent("activated.start_date is missing"))?;
+        let now = self.clock.now();
+        let decision = DecisionRow {
+            decision_id: decision_id.to_owned(),
+            version,
+            person_id: activated.person_id.clone(),
+            amount_dong: activated.amount_dong,
+            months,
+            start_date,
+            province: activated.province.clone(),
+            bank_id: destination.bank_id().to_owned(),
+            destination_kind: i16::try_from(destination.kind().code()).unwrap_or_default(),
+            destination_number: destination.number().to_owned(),
+            holder_name: destination.holder_name().to_owned(),
+            received_on: vietnam_date(now),
+            termination_effective: None,
+        };
+        if !store::insert_decision(tx, &decision).await? {
+            tracing::debug!(decision_id, "decision already stored");
+            return Ok(());
+        }
+        let month_starts: Vec<(i32, NaiveDate)> = activated
+            .checkin_windows
+            .iter()
+            .filter_map(|window| {
+                let number = i32::try_from(window.benefit_month).ok()?;
+                Some((number, wire::date_from(window.month_start.as_ref())?))
+            })
+            .collect();
+        store::insert_decision_months(tx, decision_id, &month_starts).await?;
+
+        for (number, scanned_at) in store::take_waiting_checkins(tx, decision_id).await? {
+            let month = u32::try_from(number)
+                .ok()
+                .and_then(|n| BenefitMonth::new(n).ok())
+                .ok_or_else(|| permanent("stored benefit month out of range"))?;
+            self.earn(tx, &decision, month, scanned_at, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the termination; months starting on or after its effective date are
+    /// cancelled if unpaid, become debts if paid, and are marked so a payment still in
+    /// flight becomes a debt when it lands.
+    async fn on_terminated(
+        &self,
+        tx: &mut PgConnection,
+        decision: &DecisionRow,
+        reason: i32,
+        effective: NaiveDate,
+    ) -> Result<(), HandlerError> {
+        let now = self.clock.now();
+        store::terminate(tx, &decision.decision_id, reason, effective, now).await?;
+        let termination = Termination {
+            effective_date: effective,
+        };
+        for entitlement in store::lock_entitlements_of(tx, &decision.decision_id).await? {
+            let month = u32::try_from(entitlement.benefit_month)
+                .ok()
+                .and_then(|n| BenefitMonth::new(n).ok())
+                .ok_or_else(|| permanent("stored benefit month out of range"))?;
+            let month_start =
+                match store::month_start(tx, &decision.decision_id, entitlement.benefit_month)
+                    .await?
+                {
+                    Some(start) => start,
+                    None => month
+                        .start_from(decision.start_date)
+                        .ok_or_else(|| permanent("benefit month start out of range"))?,
+                };
+            if !termination.cancels(month_start) {
+                if entitlement.state == "pending" {
+                    store::flag_terminated_after_checkin(tx, entitlement.entitlement_id).await?;
+                }
+                continue;
+            }
+            let note = format!("terminated from {effective}, reason {reason}");
+            let unpaid = matches!(entitlement.state.as_str(), "pending" | "held");
+            store::cancel_for_termination(tx, entitlement.entitlement_id, reason, &note, unpaid)
+                .await?;
+            if entitlement.state == "paid" {
+                store::record_debt(tx, entitlement.entitlement_id, now).await?;
+            }
+            tracing::info!(
+                entitlement_id = %entitlement.entitlement_id,
+                state = %entitlement.state,
+                "termination cancels a benefit month"
+            );
+        }
+        Ok(())
+    }
+
+    async fn on_outcome(
+        &self,
+        tx: &mut PgConnection,
+        event: TransferOutcome,
+    ) -> Result<(), HandlerError> {
+        let entitlement_id = Uuid::parse_str(&event.entitlement_id)
+            .map_err(|_| permanent("outcome entitlement_id is not a uuid"))?;
+        let new_state = match TransferStatus::try_from(event.status) {
+            Ok(TransferStatus::Paid) => "paid",
+            Ok(TransferStatus::Parked) => "parked",
+            Ok(TransferStatus::Failed) => "failed",
+            Ok(TransferStatus::InFlight | TransferStatus::Retrying) => return Ok(()),
+            Ok(TransferStatus::Unspecified) | Err(_) => {
+                return Err(permanent("outcome status is unspecified"));
+            }
+        };
+        let Some((state, termination_reason)) =
+            store::lock_outcome_target(tx, entitlement_id).await?
+        else {
+            return Err(permanent(format!(
+                "outcome for unknown entitlement {entitlement_id}"
+            )));
+        };
+        // A credit is final: a late parked or failed answer about an earlier attempt must not
+        // undo it.
+        if state == "paid" || state == new_state {
+            return Ok(());
+        }
+        store::set_outcome_state(tx, entitlement_id, new_state).await?;
+        if new_state == "paid" && termination_reason.is_some() {
+            store::record_debt(tx, entitlement_id, self.clock.now()).await?;
+        }
+        tracing::info!(%entitlement_id, state = new_state, "transfer outcome applied");
+        Ok(())
+    }
+}
+
+fn month_number(month: BenefitMonth) -> Result<i32, HandlerError> {
+    i32::try_from(month.get()).map_err(|_| permanent("benefit_month out of range"))
+}
+
+fn terms_of(decision: &DecisionRow, suspended: Vec<i32>) -> DecisionTerms {
+    DecisionTerms {
+        months: u32::try_from(decision.months).unwrap_or_default(),
+        suspended: suspended
+            .into_iter()
+            .filter_map(|month| u32::try_from(month).ok())
+            .collect::<BTreeSet<u32>>(),
+        termination: decision
+            .termination_effective
+            .map(|effective_date| Termination { effective_date }),
+    }
+}
+
+/// The first day of `day`'s month.
+fn first_of_month(day: NaiveDate) -> NaiveDate {
+    NaiveDate::from_ymd_opt(day.year(), day.month(), 1).unwrap_or(day)
+}
+
+/// The calendar date in Vietnam (UTC+7) at `instant`.
+fn vietnam_date(instant: DateTime<Utc>) -> NaiveDate {
+    (instant + chrono::Duration::hours(7)).date_naive()
 }

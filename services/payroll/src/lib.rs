@@ -1,39 +1,84 @@
 //! Payroll: entitlements, payment lists, anomaly holds and signatures.
 
 mod config;
+pub mod domain;
 mod events;
 mod grpc;
+pub mod lists;
+mod store;
+pub mod wire;
+
+use std::sync::Arc;
 
 use clock::SharedClock;
 use contracts::payroll::v1::payroll_service_server::PayrollServiceServer;
 use serving::{Infrastructure, StartupError, Workload};
+use settings::SettingsError;
+use sqlx::migrate::Migrator;
 use tonic::{server::NamedService, service::Routes};
 
-pub use config::Config;
+pub use config::{Config, ListSettings};
 
 /// The service's name: its database role and schema, consumer group and config prefix.
 pub const SERVICE: &str = "payroll";
 
+/// Payroll's own tables.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
 /// The payroll service, built and bound, ready to run.
 pub type App = serving::App;
 
+/// Why payroll could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The configuration names an unusable key.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The connections or ports could not be set up.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+}
+
 /// Connects, migrates, binds the ports and assembles the workers.
-pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupError> {
-    let infrastructure = Infrastructure::connect(&config.base, None).await?;
-    let api = grpc::Api::new(infrastructure.pool.clone(), clock);
-    let consumer = infrastructure.consumer(&config.base.kafka, &events::TOPICS, events::Events)?;
+pub async fn build(config: Config, clock: SharedClock) -> Result<App, BuildError> {
+    // A bad schedule or key is refused before anything connects.
+    let schedule = config.lists.schedule()?;
+    let publisher = lists::Publisher {
+        key: Arc::new(config.lists.policy_key()?),
+        max_chunk_bytes: config.lists.max_chunk_bytes,
+    };
+    let infrastructure = Infrastructure::connect(&config.base, Some(&MIGRATOR)).await?;
+    let api = grpc::Api::new(
+        infrastructure.pool.clone(),
+        clock.clone(),
+        publisher.clone(),
+    );
+    let consumer = infrastructure.consumer(
+        &config.base.kafka,
+        &events::TOPICS,
+        events::Events::new(clock.clone(), config.calendar()),
+    )?;
+    let cutter = lists::cutter(
+        infrastructure.pool.clone(),
+        clock,
+        publisher,
+        schedule,
+        &config.lists,
+    );
     let workload = Workload {
         routes: Routes::new(PayrollServiceServer::new(api)),
         service_names: vec![<PayrollServiceServer<grpc::Api> as NamedService>::NAME],
         file_descriptor_set: contracts::FILE_DESCRIPTOR_SET,
-        consumers: vec![consumer],
+        consumers: vec![consumer, cutter],
         relay: Some(infrastructure.relay(&config.base.relay)),
     };
-    Ok(App::bind(&config.base.server, workload).await?)
+    Ok(App::bind(&config.base.server, workload)
+        .await
+        .map_err(StartupError::from)?)
 }
 
 /// Applies the migrations and returns, for the `migrate` command.
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     let pool = database::connect(&config.base.database).await?;
-    serving::migrate(&pool, None).await
+    serving::migrate(&pool, Some(&MIGRATOR)).await
 }

@@ -1,13 +1,23 @@
-//! What transfer consumes. Every message is decoded into its contract type — a payload that does
-//! not decode is dead-lettered — and recorded as processed in the inbox; the effects of each
-//! event arrive with the service's own issue.
+//! What transfer consumes: approved lists (verified, then paid line by line) and the banks'
+//! results (applied once). Decision events are recorded as processed; their effects arrive
+//! with a later issue.
 
+use std::sync::Arc;
+
+use chrono::Datelike;
+
+use contracts::bank::v1::{BankResult, TransactionStatus};
 use contracts::topics;
-use contracts::{
-    bank::v1::BankResult, eligibility::v1::DecisionEvent, payroll::v1::PaymentListChunk,
-};
+use contracts::{eligibility::v1::DecisionEvent, payroll::v1::PaymentListChunk};
 use messaging::{Handler, HandlerError, Inbound, decode};
 use sqlx::PgConnection;
+
+use crate::domain::end_to_end::EndToEndId;
+use crate::domain::list::{self, Refusal, RefusalReason};
+use crate::domain::result::BankStatus;
+use crate::policy::Policy;
+use crate::results::{self, ResultError};
+use crate::store::{self, ChunkProgress, StoreError};
 
 /// The topics transfer consumes, as one consumer group.
 pub const TOPICS: [&str; 3] = [
@@ -17,33 +27,159 @@ pub const TOPICS: [&str; 3] = [
 ];
 
 /// The handler of every topic transfer consumes.
-#[derive(Debug, Default)]
-pub struct Events;
+pub struct Events {
+    policy: Arc<Policy>,
+}
+
+impl Events {
+    /// A handler applying `policy`.
+    pub fn new(policy: Arc<Policy>) -> Self {
+        Self { policy }
+    }
+}
+
+impl From<StoreError> for HandlerError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Database(error) => HandlerError::from(error),
+            StoreError::Corrupt(reason) => HandlerError::Permanent(reason),
+            // A vault that cannot seal or open now will not later either: an operator acts.
+            StoreError::Vault(error) => HandlerError::Permanent(error.to_string()),
+        }
+    }
+}
 
 impl Handler for Events {
     async fn handle(
         &self,
-        _tx: &mut PgConnection,
+        tx: &mut PgConnection,
         message: &Inbound<'_>,
     ) -> Result<(), HandlerError> {
         match message.topic {
-            topics::PAYMENT_LISTS => {
-                let event: PaymentListChunk = decode(message)?;
-                tracing::debug!(event_id = ?event.meta.map(|meta| meta.event_id), "payment list chunk received");
-            }
+            topics::PAYMENT_LISTS => self.on_chunk(tx, decode(message)?).await,
+            topics::BANK_RESULTS => self.on_result(tx, decode(message)?).await,
             topics::DECISIONS => {
                 let event: DecisionEvent = decode(message)?;
                 tracing::debug!(event_id = ?event.meta.map(|meta| meta.event_id), "decision event received");
+                Ok(())
             }
-            topics::BANK_RESULTS => {
-                let event: BankResult = decode(message)?;
-                tracing::debug!(event_id = ?event.meta.map(|meta| meta.event_id), "bank result received");
+            other => Err(HandlerError::Permanent(format!(
+                "transfer does not consume {other}"
+            ))),
+        }
+    }
+}
+
+/// Logs, counts and stores a refused list: the alert an operator acts on.
+pub(crate) fn alert_refused(list_id: &str, refusal: &Refusal) {
+    metrics::counter!("transfer_refused_lists_total", "reason" => refusal.reason.as_str())
+        .increment(1);
+    tracing::warn!(
+        list_id,
+        reason = refusal.reason.as_str(),
+        detail = %refusal.detail,
+        "payment list refused; nothing in it is paid"
+    );
+}
+
+impl Events {
+    async fn on_chunk(
+        &self,
+        tx: &mut PgConnection,
+        chunk: PaymentListChunk,
+    ) -> Result<(), HandlerError> {
+        if chunk.list_id.is_empty()
+            || chunk.chunk_count == 0
+            || chunk.chunk_index >= chunk.chunk_count
+        {
+            return Err(HandlerError::Permanent(format!(
+                "payment list chunk {} of {} has no list id or an impossible position",
+                chunk.chunk_index, chunk.chunk_count
+            )));
+        }
+        let now = self.policy.clock.now();
+        let list_id = chunk.list_id.clone();
+        let refusal = match store::record_chunk(tx, &chunk, now).await? {
+            ChunkProgress::AlreadyDecided => {
+                tracing::info!(
+                    list_id,
+                    chunk = chunk.chunk_index,
+                    "chunk of a decided list ignored"
+                );
+                return Ok(());
             }
-            other => {
+            ChunkProgress::Waiting => return Ok(()),
+            ChunkProgress::Contradicts(detail) => Refusal {
+                reason: RefusalReason::InconsistentChunks,
+                detail,
+            },
+            ChunkProgress::Complete(chunks) => {
+                match list::verify(&chunks, &self.policy.trusted_keys) {
+                    Ok(verified) => {
+                        let month = self
+                            .policy
+                            .clock
+                            .today()
+                            .with_day(1)
+                            .unwrap_or(self.policy.clock.today());
+                        let accepted =
+                            store::accept_list(tx, &self.policy, &verified, now, month).await?;
+                        metrics::counter!("transfer_instructions_sent_total")
+                            .increment(accepted.sent as u64);
+                        if accepted.already_paid > 0 {
+                            tracing::warn!(
+                                list_id,
+                                lines = accepted.already_paid,
+                                "lines whose entitlement already has a payment were not sent again"
+                            );
+                        }
+                        tracing::info!(list_id, sent = accepted.sent, "payment list accepted");
+                        return Ok(());
+                    }
+                    Err(refusal) => refusal,
+                }
+            }
+        };
+        store::refuse_list(tx, &list_id, &refusal, now).await?;
+        alert_refused(&list_id, &refusal);
+        Ok(())
+    }
+
+    async fn on_result(
+        &self,
+        tx: &mut PgConnection,
+        result: BankResult,
+    ) -> Result<(), HandlerError> {
+        let end_to_end_id = EndToEndId::parse(&result.end_to_end_id)
+            .map_err(|error| HandlerError::Permanent(format!("bank result: {error}")))?;
+        let status = match TransactionStatus::try_from(result.status) {
+            Ok(TransactionStatus::Accc) => BankStatus::Credited,
+            Ok(TransactionStatus::Rjct) => BankStatus::Rejected,
+            Ok(
+                TransactionStatus::Accp
+                | TransactionStatus::Acsp
+                | TransactionStatus::Acsc
+                | TransactionStatus::Pdng,
+            ) => BankStatus::Pending,
+            Ok(TransactionStatus::Unspecified) | Err(_) => {
                 return Err(HandlerError::Permanent(format!(
-                    "transfer does not consume {other}"
+                    "bank result for {end_to_end_id} has no status"
                 )));
             }
+        };
+        match results::apply(
+            tx,
+            &self.policy,
+            &end_to_end_id,
+            &result.bank_id,
+            status,
+            &result.reason_code,
+        )
+        .await
+        {
+            Ok(_) => {}
+            Err(ResultError::Store(error)) => return Err(error.into()),
+            Err(error) => return Err(HandlerError::Permanent(error.to_string())),
         }
         Ok(())
     }

@@ -1,32 +1,58 @@
 //! Transfer: bank instructions, bank results, account correction and reconciliation.
 
 mod config;
+pub mod domain;
 mod events;
 mod grpc;
+mod housekeeping;
+pub mod iso20022;
+mod policy;
+mod results;
+mod store;
+pub mod vault;
+
+use std::sync::Arc;
 
 use clock::SharedClock;
 use contracts::transfer::v1::transfer_service_server::TransferServiceServer;
 use serving::{Infrastructure, StartupError, Workload};
+use sqlx::migrate::Migrator;
 use tonic::{server::NamedService, service::Routes};
 
-pub use config::Config;
+pub use config::{Config, DebtorSettings, ListSettings, RetrySettings, VaultSettings};
 
 /// The service's name: its database role and schema, consumer group and config prefix.
 pub const SERVICE: &str = "transfer";
+
+/// Transfer's own migrations (the shared outbox and inbox come from `messaging`).
+pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// The transfer service, built and bound, ready to run.
 pub type App = serving::App;
 
 /// Connects, migrates, binds the ports and assembles the workers.
 pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupError> {
-    let infrastructure = Infrastructure::connect(&config.base, None).await?;
-    let api = grpc::Api::new(infrastructure.pool.clone(), clock);
-    let consumer = infrastructure.consumer(&config.base.kafka, &events::TOPICS, events::Events)?;
+    let policy = policy::Policy::from_config(&config, clock).map_err(|error| {
+        StartupError::Database(sqlx::Error::Configuration(
+            format!("vault.key: {error}").into(),
+        ))
+    })?;
+    let policy = Arc::new(policy);
+    let infrastructure = Infrastructure::connect(&config.base, Some(&MIGRATOR)).await?;
+    let api = grpc::Api::new(infrastructure.pool.clone(), policy.clone());
+    let consumer = infrastructure.consumer(
+        &config.base.kafka,
+        &events::TOPICS,
+        events::Events::new(policy.clone()),
+    )?;
+    let pool = infrastructure.pool.clone();
+    let worker_policy = policy.clone();
+    let housekeeping = serving::worker(move |stop| housekeeping::run(pool, worker_policy, stop));
     let workload = Workload {
         routes: Routes::new(TransferServiceServer::new(api)),
         service_names: vec![<TransferServiceServer<grpc::Api> as NamedService>::NAME],
         file_descriptor_set: contracts::FILE_DESCRIPTOR_SET,
-        consumers: vec![consumer],
+        consumers: vec![consumer, housekeeping],
         relay: Some(infrastructure.relay(&config.base.relay)),
     };
     Ok(App::bind(&config.base.server, workload).await?)
@@ -35,5 +61,5 @@ pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupErr
 /// Applies the migrations and returns, for the `migrate` command.
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     let pool = database::connect(&config.base.database).await?;
-    serving::migrate(&pool, None).await
+    serving::migrate(&pool, Some(&MIGRATOR)).await
 }

@@ -133,6 +133,16 @@ impl Region {
             _ => None,
         }
     }
+
+    /// The region's number 1 to 4, as stored.
+    pub fn number(self) -> u8 {
+        match self {
+            Region::I => 1,
+            Region::II => 2,
+            Region::III => 3,
+            Region::IV => 4,
+        }
+    }
 }
 
 impl fmt::Display for Region {

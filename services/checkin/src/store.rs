@@ -1,0 +1,818 @@
+//! The check-in service's SQL: decisions and their windows, notices, kiosks, check-ins and
+//! missed months. Every state change that is announced writes its outbox row in the same
+//! transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::announce::{self, NewCheckin, Source};
+use crate::domain::answer::DecisionStanding;
+use crate::domain::window::{BenefitMonth, CheckinWindow, Schedule};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A stored row breaks a rule the schema could not express.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for serving::ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Database(error) => error.into(),
+            StoreError::Corrupt(reason) => Self::Internal(reason),
+        }
+    }
+}
+
+impl From<StoreError> for messaging::HandlerError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Database(error) => error.into(),
+            StoreError::Corrupt(reason) => Self::Permanent(reason),
+        }
+    }
+}
+
+/// A newly activated decision, as checkin keeps it.
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    /// Its id.
+    pub decision_id: String,
+    /// Legal number, for the notice.
+    pub decision_number: String,
+    /// Beneficiary's name, for the notice.
+    pub beneficiary_name: String,
+    /// Job centre the beneficiary checks in at.
+    pub centre_id: String,
+    /// Province paying the benefit.
+    pub province: String,
+    /// The event's decision version.
+    pub version: i64,
+    /// Its check-in windows.
+    pub schedule: Schedule,
+}
+
+/// The notice issued for a new decision.
+#[derive(Debug, Clone)]
+pub struct NewNotice {
+    /// Id carried in the token.
+    pub notice_id: Uuid,
+    /// Key that signed it.
+    pub key_id: String,
+    /// The token, as printed.
+    pub token: String,
+    /// The code an officer types when the scanner fails.
+    pub short_code: String,
+    /// When the token stops being valid.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stores an activated decision, its windows and its notice; false when it was already known.
+pub async fn insert_decision(
+    conn: &mut PgConnection,
+    decision: &NewDecision,
+    notice: &NewNotice,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO decisions (decision_id, decision_number, beneficiary_name, centre_id, \
+         province, version, state, activated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(&decision.decision_id)
+    .bind(&decision.decision_number)
+    .bind(&decision.beneficiary_name)
+    .bind(&decision.centre_id)
+    .bind(&decision.province)
+    .bind(decision.version)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        return Ok(false);
+    }
+    let windows = decision.schedule.windows();
+    let months: Vec<i32> = windows.iter().map(|w| w.month().number() as i32).collect();
+    let starts: Vec<NaiveDate> = windows.iter().map(CheckinWindow::month_start).collect();
+    let ends: Vec<NaiveDate> = windows.iter().map(CheckinWindow::month_end).collect();
+    let opens: Vec<NaiveDate> = windows.iter().map(CheckinWindow::opens_on).collect();
+    let closes: Vec<NaiveDate> = windows.iter().map(CheckinWindow::closes_on).collect();
+    sqlx::query(
+        "INSERT INTO windows (decision_id, benefit_month, month_start, month_end, opens_on, closes_on) \
+         SELECT $1, * FROM UNNEST($2::int[], $3::date[], $4::date[], $5::date[], $6::date[])",
+    )
+    .bind(&decision.decision_id)
+    .bind(&months)
+    .bind(&starts)
+    .bind(&ends)
+    .bind(&opens)
+    .bind(&closes)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO notices (notice_id, decision_id, key_id, token, short_code, expires_at, \
+         issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(notice.notice_id)
+    .bind(&decision.decision_id)
+    .bind(&notice.key_id)
+    .bind(&notice.token)
+    .bind(&notice.short_code)
+    .bind(notice.expires_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// A change to a known decision.
+#[derive(Debug, Clone, Copy)]
+pub enum Change {
+    /// One benefit month was suspended.
+    Suspend(BenefitMonth),
+    /// A later check-in resumed the decision.
+    Resume,
+    /// The decision ended; its unsettled months are cancelled.
+    Terminate {
+        /// The contract's termination reason.
+        reason: i32,
+        /// Day from which nothing more is paid.
+        effective: Option<NaiveDate>,
+    },
+}
+
+/// What applying a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// The change is now stored.
+    Applied,
+    /// A newer version was already applied; nothing changed.
+    Stale,
+    /// No such decision was ever activated here.
+    UnknownDecision,
+}
+
+/// Applies `change` at `version` unless a newer version was applied already.
+pub async fn apply_change(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    version: i64,
+    change: Change,
+) -> Result<ChangeOutcome, StoreError> {
+    // A terminated decision stays terminated whatever arrives after.
+    let (reason, effective) = match change {
+        Change::Terminate { reason, effective } => (Some(reason), effective),
+        Change::Suspend(_) | Change::Resume => (None, None),
+    };
+    let statement = match change {
+        Change::Suspend(_) => {
+            "UPDATE decisions SET version = $2, \
+             state = CASE WHEN state = 'terminated' THEN state ELSE 'suspended' END \
+             WHERE decision_id = $1 AND version <= $2"
+        }
+        Change::Resume => {
+            "UPDATE decisions SET version = $2, \
+             state = CASE WHEN state = 'terminated' THEN state ELSE 'active' END \
+             WHERE decision_id = $1 AND version <= $2"
+        }
+        Change::Terminate { .. } => {
+            "UPDATE decisions SET version = $2, state = 'terminated', \
+             termination_reason = $3, terminated_on = $4 \
+             WHERE decision_id = $1 AND version <= $2"
+        }
+    };
+    let mut query = sqlx::query(statement).bind(decision_id).bind(version);
+    if matches!(change, Change::Terminate { .. }) {
+        query = query.bind(reason).bind(effective);
+    }
+    let updated = query.execute(&mut *conn).await?.rows_affected();
+    if updated == 0 {
+        let known: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM decisions WHERE decision_id = $1)")
+                .bind(decision_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        return Ok(if known {
+            ChangeOutcome::Stale
+        } else {
+            ChangeOutcome::UnknownDecision
+        });
+    }
+    match change {
+        Change::Suspend(month) => {
+            sqlx::query(
+                "UPDATE windows SET suspended = true WHERE decision_id = $1 AND benefit_month = $2",
+            )
+            .bind(decision_id)
+            .bind(month.number() as i32)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Change::Resume => {}
+        Change::Terminate { .. } => {
+            sqlx::query(
+                "UPDATE windows SET outcome = 'cancelled' WHERE decision_id = $1 AND outcome IS NULL",
+            )
+            .bind(decision_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(ChangeOutcome::Applied)
+}
+
+/// The decision a notice was issued for, when the notice exists.
+pub async fn notice_decision(pool: &PgPool, notice_id: Uuid) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT decision_id FROM notices WHERE notice_id = $1")
+            .bind(notice_id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// A notice as issued.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredNotice {
+    /// Notice id.
+    pub notice_id: Uuid,
+    /// The decision it is for.
+    pub decision_id: String,
+    /// Signing key.
+    pub key_id: String,
+    /// The token.
+    pub token: String,
+    /// The code an officer types when the scanner fails.
+    pub short_code: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+const NOTICE_COLUMNS: &str = "notice_id, decision_id, key_id, token, short_code, expires_at";
+
+/// The notice of a decision, when it has one.
+pub async fn decision_notice(
+    pool: &PgPool,
+    decision_id: &str,
+) -> Result<Option<StoredNotice>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE decision_id = $1"
+    ))
+    .bind(decision_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The notice with this short code, when there is one.
+pub async fn notice_by_short_code(
+    pool: &PgPool,
+    short_code: &str,
+) -> Result<Option<StoredNotice>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE short_code = $1"
+    ))
+    .bind(short_code)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// How a benefit month was settled; stored as text in `windows.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// A kiosk scan counted.
+    CheckedIn,
+    /// An officer excused the month; it counts as a check-in.
+    Excused,
+    /// The window closed without a check-in and the missed check-in was published.
+    Missed,
+    /// The decision ended before the month was settled.
+    Cancelled,
+}
+
+impl Settlement {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::CheckedIn => "checked_in",
+            Self::Excused => "excused",
+            Self::Missed => "missed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "checked_in" => Ok(Self::CheckedIn),
+            "excused" => Ok(Self::Excused),
+            "missed" => Ok(Self::Missed),
+            "cancelled" => Ok(Self::Cancelled),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown month outcome {other}"
+            ))),
+        }
+    }
+
+    fn parse_optional(text: Option<&str>) -> Result<Option<Self>, StoreError> {
+        text.map(Self::parse).transpose()
+    }
+
+    /// True when the month has a check-in that counts.
+    pub fn counts(self) -> bool {
+        matches!(self, Self::CheckedIn | Self::Excused)
+    }
+}
+
+/// A benefit month as stored.
+#[derive(Debug, Clone)]
+pub struct StoredMonth {
+    /// Its window.
+    pub window: CheckinWindow,
+    /// Suspended by eligibility.
+    pub suspended: bool,
+    /// How it was settled, if it was.
+    pub outcome: Option<Settlement>,
+}
+
+impl StoredMonth {
+    /// True when a check-in (scan or excuse) counts for this month.
+    pub fn checked_in(&self) -> bool {
+        self.outcome.is_some_and(Settlement::counts)
+    }
+}
+
+/// Everything a scan is judged on.
+#[derive(Debug, Clone)]
+pub struct DecisionView {
+    /// Active or terminated (a suspension is per month).
+    pub standing: DecisionStanding,
+    /// Its check-in windows.
+    pub schedule: Schedule,
+    /// Its months in order, with their state.
+    pub months: Vec<StoredMonth>,
+    /// Job centre of the decision.
+    pub centre_id: String,
+    /// Province of the decision.
+    pub province: String,
+}
+
+impl DecisionView {
+    /// The stored month `month`, when the decision has it.
+    pub fn month(&self, month: BenefitMonth) -> Option<&StoredMonth> {
+        self.months.get(month.number() as usize - 1)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    state: String,
+    termination_reason: Option<i32>,
+    centre_id: String,
+    province: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct WindowRow {
+    benefit_month: i32,
+    month_start: NaiveDate,
+    month_end: NaiveDate,
+    opens_on: NaiveDate,
+    closes_on: NaiveDate,
+    suspended: bool,
+    outcome: Option<String>,
+}
+
+impl WindowRow {
+    fn window(&self) -> Result<CheckinWindow, StoreError> {
+        let corrupt = |error: crate::domain::window::WindowError| {
+            StoreError::Corrupt(format!("window {}: {error}", self.benefit_month))
+        };
+        let month =
+            BenefitMonth::new(u32::try_from(self.benefit_month).unwrap_or(0)).map_err(corrupt)?;
+        CheckinWindow::new(
+            month,
+            self.month_start,
+            self.month_end,
+            self.opens_on,
+            self.closes_on,
+        )
+        .map_err(corrupt)
+    }
+}
+
+/// A decision with its months, when it is known.
+pub async fn decision_view(
+    pool: &PgPool,
+    decision_id: &str,
+) -> Result<Option<DecisionView>, StoreError> {
+    let Some(decision) = sqlx::query_as::<_, DecisionRow>(
+        "SELECT state, termination_reason, centre_id, province FROM decisions WHERE decision_id = $1",
+    )
+    .bind(decision_id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let rows: Vec<WindowRow> = sqlx::query_as(
+        "SELECT benefit_month, month_start, month_end, opens_on, closes_on, suspended, outcome \
+         FROM windows WHERE decision_id = $1 ORDER BY benefit_month",
+    )
+    .bind(decision_id)
+    .fetch_all(pool)
+    .await?;
+    let mut months = Vec::with_capacity(rows.len());
+    for row in &rows {
+        months.push(StoredMonth {
+            window: row.window()?,
+            suspended: row.suspended,
+            outcome: Settlement::parse_optional(row.outcome.as_deref())?,
+        });
+    }
+    let schedule = Schedule::new(months.iter().map(|month| month.window).collect())
+        .map_err(|error| StoreError::Corrupt(format!("decision {decision_id}: {error}")))?;
+    let standing = match decision.state.as_str() {
+        "terminated" => DecisionStanding::Terminated(decision.termination_reason.unwrap_or(0)),
+        _ => DecisionStanding::Active,
+    };
+    Ok(Some(DecisionView {
+        standing,
+        schedule,
+        months,
+        centre_id: decision.centre_id,
+        province: decision.province,
+    }))
+}
+
+/// A check-in as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct CheckinRecord {
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// Date promised for the money.
+    pub payment_by: NaiveDate,
+}
+
+/// What recording a check-in did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded now, and its event enqueued.
+    New(CheckinRecord),
+    /// The month already had its check-in; nothing changed.
+    Existing(CheckinRecord),
+    /// The month was settled otherwise (missed or cancelled); nothing changed.
+    Settled(Settlement),
+    /// The decision has no such month.
+    NoSuchMonth,
+}
+
+/// Records a check-in and enqueues its event, once per decision and benefit month.
+///
+/// The month's row is locked first, so concurrent scans of one notice queue up: the first
+/// records, the others find it recorded.
+pub async fn record_checkin(pool: &PgPool, checkin: &NewCheckin) -> Result<Recorded, StoreError> {
+    let mut tx = pool.begin().await?;
+    let month = checkin.benefit_month as i32;
+    let outcome: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT outcome FROM windows WHERE decision_id = $1 AND benefit_month = $2 FOR UPDATE",
+    )
+    .bind(&checkin.decision_id)
+    .bind(month)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(outcome) = outcome else {
+        return Ok(Recorded::NoSuchMonth);
+    };
+    match Settlement::parse_optional(outcome.as_deref())? {
+        Some(settled) if settled.counts() => {
+            let record: CheckinRecord = sqlx::query_as(
+                "SELECT recorded_at, payment_by FROM checkins \
+                 WHERE decision_id = $1 AND benefit_month = $2",
+            )
+            .bind(&checkin.decision_id)
+            .bind(month)
+            .fetch_one(&mut *tx)
+            .await?;
+            return Ok(Recorded::Existing(record));
+        }
+        Some(settled) => return Ok(Recorded::Settled(settled)),
+        None => {}
+    }
+
+    let event_id = Uuid::now_v7();
+    let (notice_id, kiosk_id, excused, reason, document, note, officer) = match &checkin.source {
+        Source::Scan {
+            notice_id,
+            kiosk_id,
+        } => (
+            Some(*notice_id),
+            Some(*kiosk_id),
+            false,
+            None,
+            None,
+            None,
+            None,
+        ),
+        Source::Excused {
+            reason,
+            document_reference,
+            note,
+            officer,
+        } => (
+            None,
+            None,
+            true,
+            Some(*reason),
+            Some(document_reference.as_str()),
+            Some(note.as_str()),
+            Some(officer.officer_id.as_str()),
+        ),
+    };
+    sqlx::query(
+        "INSERT INTO checkins (decision_id, benefit_month, recorded_at, payment_by, centre_id, \
+         province, notice_id, kiosk_id, excused, excuse_reason, document_reference, note, \
+         excused_by, event_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&checkin.decision_id)
+    .bind(month)
+    .bind(checkin.recorded_at)
+    .bind(checkin.payment_by)
+    .bind(&checkin.centre_id)
+    .bind(&checkin.province)
+    .bind(notice_id)
+    .bind(kiosk_id)
+    .bind(excused)
+    .bind(reason)
+    .bind(document)
+    .bind(note)
+    .bind(officer)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE windows SET outcome = $3 WHERE decision_id = $1 AND benefit_month = $2")
+        .bind(&checkin.decision_id)
+        .bind(month)
+        .bind(if excused {
+            Settlement::Excused.as_str()
+        } else {
+            Settlement::CheckedIn.as_str()
+        })
+        .execute(&mut *tx)
+        .await?;
+    messaging::enqueue(&mut tx, &announce::recorded(event_id, checkin)).await?;
+    tx.commit().await?;
+    Ok(Recorded::New(CheckinRecord {
+        recorded_at: checkin.recorded_at,
+        payment_by: checkin.payment_by,
+    }))
+}
+
+#[derive(sqlx::FromRow)]
+struct ClosedRow {
+    decision_id: String,
+    #[sqlx(flatten)]
+    window: WindowRow,
+}
+
+/// Settles up to `limit` months whose window closed before `today` without a check-in: each
+/// becomes missed and its `Missed` event is enqueued, in one transaction. Returns how many.
+///
+/// A month is settled once, so the event is published once, across restarts and instances.
+pub async fn settle_missed(
+    pool: &PgPool,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    let mut tx = pool.begin().await?;
+    // Rows a scan holds are skipped and taken on a later pass, once that scan has settled them
+    // or let them go.
+    let rows: Vec<ClosedRow> = sqlx::query_as(
+        "SELECT decision_id, benefit_month, month_start, month_end, opens_on, closes_on, \
+         suspended, outcome FROM windows \
+         WHERE outcome IS NULL AND closes_on < $1 \
+         ORDER BY closes_on, decision_id, benefit_month LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(today)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &rows {
+        let window = row.window.window()?;
+        let event_id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO missed_checkins (decision_id, benefit_month, recorded_at, event_id) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&row.decision_id)
+        .bind(row.window.benefit_month)
+        .bind(now)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE windows SET outcome = 'missed' WHERE decision_id = $1 AND benefit_month = $2",
+        )
+        .bind(&row.decision_id)
+        .bind(row.window.benefit_month)
+        .execute(&mut *tx)
+        .await?;
+        messaging::enqueue(
+            &mut tx,
+            &announce::missed(event_id, &row.decision_id, &window, now),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// A kiosk as authentication sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Kiosk {
+    /// Its id.
+    pub kiosk_id: Uuid,
+    /// Job centre it stands in.
+    pub centre_id: String,
+    /// Province of the centre.
+    pub province: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The kiosk holding the credential with this hash.
+pub async fn kiosk_by_credential(
+    pool: &PgPool,
+    credential_hash: &[u8],
+) -> Result<Option<Kiosk>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT kiosk_id, centre_id, province, revoked_at FROM kiosks WHERE credential_hash = $1",
+    )
+    .bind(credential_hash)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// A kiosk about to be registered.
+#[derive(Debug, Clone)]
+pub struct NewKiosk {
+    /// Its id.
+    pub kiosk_id: Uuid,
+    /// Job centre.
+    pub centre_id: String,
+    /// Province.
+    pub province: String,
+    /// Operator's label.
+    pub label: String,
+    /// Hash of its credential.
+    pub credential_hash: Vec<u8>,
+    /// Officer registering it.
+    pub registered_by: String,
+}
+
+/// Registers a kiosk.
+pub async fn insert_kiosk(
+    pool: &PgPool,
+    kiosk: &NewKiosk,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO kiosks (kiosk_id, centre_id, province, label, credential_hash, \
+         registered_by, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(kiosk.kiosk_id)
+    .bind(&kiosk.centre_id)
+    .bind(&kiosk.province)
+    .bind(&kiosk.label)
+    .bind(&kiosk.credential_hash)
+    .bind(&kiosk.registered_by)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Revokes a kiosk; false when there is no such kiosk. Revoking twice keeps the first record.
+pub async fn revoke_kiosk(
+    pool: &PgPool,
+    kiosk_id: Uuid,
+    officer_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let found: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE kiosks SET revoked_at = COALESCE(revoked_at, $2), \
+         revoked_by = COALESCE(revoked_by, $3), revoke_reason = COALESCE(revoke_reason, $4) \
+         WHERE kiosk_id = $1 RETURNING kiosk_id",
+    )
+    .bind(kiosk_id)
+    .bind(now)
+    .bind(officer_id)
+    .bind(reason)
+    .fetch_optional(pool)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// The check-in recorded for a month, if any.
+pub async fn checkin_record(
+    pool: &PgPool,
+    decision_id: &str,
+    month: BenefitMonth,
+) -> Result<Option<CheckinRecord>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT recorded_at, payment_by FROM checkins WHERE decision_id = $1 AND benefit_month = $2",
+    )
+    .bind(decision_id)
+    .bind(month.number() as i32)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Filters and position of a page of missed check-ins.
+#[derive(Debug, Clone, Default)]
+pub struct MissedQuery {
+    /// Only this province; empty for all.
+    pub province: String,
+    /// Only this job centre; empty for all.
+    pub centre_id: String,
+    /// Only windows closed on or after this day.
+    pub closed_from: Option<NaiveDate>,
+    /// Only windows closed on or before this day.
+    pub closed_to: Option<NaiveDate>,
+    /// Resume after this entry (closing day, decision, month) of the previous page.
+    pub after: Option<(NaiveDate, String, i32)>,
+    /// Entries per page.
+    pub limit: i64,
+}
+
+/// One missed check-in, for the officer's list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MissedRow {
+    /// Decision concerned.
+    pub decision_id: String,
+    /// Legal decision number.
+    pub decision_number: String,
+    /// Beneficiary's name.
+    pub beneficiary_name: String,
+    /// Job centre.
+    pub centre_id: String,
+    #[sqlx(flatten)]
+    window: WindowRow,
+}
+
+impl MissedRow {
+    /// The window that closed.
+    pub fn window(&self) -> Result<CheckinWindow, StoreError> {
+        self.window.window()
+    }
+
+    /// Where the next page starts.
+    pub fn position(&self) -> (NaiveDate, String, i32) {
+        (
+            self.window.closes_on,
+            self.decision_id.clone(),
+            self.window.benefit_month,
+        )
+    }
+}
+
+/// A page of missed check-ins, latest window first.
+pub async fn missed_checkins(
+    pool: &PgPool,
+    query: &MissedQuery,
+) -> Result<Vec<MissedRow>, StoreError> {
+    let (after_day, after_decision, after_month) = match &query.after {
+        Some((day, decision, month)) => (Some(*day), Some(decision.as_str()), Some(*month)),
+        None => (None, None, None),
+    };
+    Ok(sqlx::query_as(
+        "SELECT m.decision_id, d.decision_number, d.beneficiary_name, d.centre_id, \
+         w.benefit_month, w.month_start, w.month_end, w.opens_on, w.closes_on, w.suspended, \
+         w.outcome \
+         FROM missed_checkins m \
+         JOIN windows w USING (decision_id, benefit_month) \
+         JOIN decisions d USING (decision_id) \
+         WHERE ($1 = '' OR d.province = $1) AND ($2 = '' OR d.centre_id = $2) \
+         AND ($3::date IS NULL OR w.closes_on >= $3) AND ($4::date IS NULL OR w.closes_on <= $4) \
+         AND ($5::date IS NULL OR (w.closes_on, m.decision_id, m.benefit_month) < ($5, $6, $7)) \
+         ORDER BY w.closes_on DESC, m.decision_id DESC, m.benefit_month DESC LIMIT $8",
+    )
+    .bind(&query.province)
+    .bind(&query.centre_id)
+    .bind(query.closed_from)
+    .bind(query.closed_to)
+    .bind(after_day)
+    .bind(after_decision)
+    .bind(after_month)
+    .bind(query.limit)
+    .fetch_all(pool)
+    .await?)
+}

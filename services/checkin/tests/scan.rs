@@ -1,0 +1,334 @@
+//! Kiosk scans against the running service: a notice issued from a decision event is scanned,
+//! recorded once and published once; every bad scan is refused with its own reason.
+
+mod support;
+
+use chrono::Duration as Days;
+use contracts::checkin::v1::{
+    InvalidReason, RevokeKioskRequest, ScanOutcome, WindowPosition, checkin_event,
+};
+use contracts::common::v1::{Date, TerminationReason};
+use contracts::eligibility::v1::{
+    DecisionEvent, DecisionTerminated, MonthSuspended, decision_event,
+};
+use support::{
+    Harness, RETIRED_KEY_ID, RETIRED_SEED, SIGNING_KEY_ID, SIGNING_SEED, morning_of, officer,
+    scan_with, signer, token,
+};
+use tonic::Code;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn a_valid_scan_is_recorded_once_and_published_once() -> anyhow::Result<()> {
+    let harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let (kiosk_id, credential) = harness.register_kiosk().await?;
+    let token = harness.activate("decision-1").await?;
+
+    let answer = harness.scan(&credential, &token).await?;
+
+    assert_eq!(answer.outcome(), ScanOutcome::Accepted);
+    assert_eq!(answer.benefit_month, 1);
+    // Month 1 starts Mon 16 Mar; 5 working days from Sun 22 Mar count from Mon 23: 23..27.
+    assert_eq!(
+        answer.payment_by,
+        Some(Date {
+            year: 2026,
+            month: 3,
+            day: 27
+        })
+    );
+    assert!(
+        answer.message_vi.contains("tháng thứ 1"),
+        "{}",
+        answer.message_vi
+    );
+    assert!(
+        answer.message_en.contains("month 1"),
+        "{}",
+        answer.message_en
+    );
+    assert_eq!(harness.checkin_count().await?, 1);
+    let events = harness.checkin_events(2).await?;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].decision_id, "decision-1");
+    assert_eq!(events[0].benefit_month, 1);
+    let Some(checkin_event::Kind::Recorded(recorded)) = &events[0].kind else {
+        anyhow::bail!("expected a recorded check-in: {:?}", events[0]);
+    };
+    assert_eq!(recorded.kiosk_id, kiosk_id);
+    assert_eq!(recorded.centre_id, "centre-kg");
+    assert_eq!(recorded.province, "91");
+    assert!(!recorded.excused);
+    harness.stop().await
+}
+
+#[tokio::test]
+async fn a_repeat_scan_of_the_same_month_answers_already_recorded_and_publishes_nothing()
+-> anyhow::Result<()> {
+    let harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let (_, credential) = harness.register_kiosk().await?;
+    let token = harness.activate("decision-1").await?;
+    let first = harness.scan(&credential, &token).await?;
+    harness.clock.advance(Days::hours(2));
+
+    let repeat = harness.scan(&credential, &token).await?;
+
+    assert_eq!(repeat.outcome(), ScanOutcome::AlreadyRecorded);
+    assert_eq!(repeat.benefit_month, 1);
+    assert_eq!(repeat.payment_by, first.payment_by);
+    assert_eq!(repeat.recorded_at, first.recorded_at);
+    assert_eq!(harness.checkin_count().await?, 1);
+    assert_eq!(harness.outbox_count().await?, 1);
+    assert_eq!(harness.checkin_events(2).await?.len(), 1);
+    harness.stop().await
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_scans_record_one_check_in_and_publish_one_event() -> anyhow::Result<()>
+{
+    let harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let (_, credential) = harness.register_kiosk().await?;
+    let token = harness.activate("decision-1").await?;
+
+    let scans = (0..8).map(|_| scan_with(harness.client.clone(), &credential, &token));
+    let answers = futures::future::join_all(scans).await;
+
+    let mut accepted = 0;
+    for answer in answers {
+        match answer?.outcome() {
+            ScanOutcome::Accepted => accepted += 1,
+            ScanOutcome::AlreadyRecorded => {}
+            other => anyhow::bail!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(accepted, 1);
+    assert_eq!(harness.checkin_count().await?, 1);
+    assert_eq!(harness.checkin_events(2).await?.len(), 1);
+    harness.stop().await
+}
+
+#[tokio::test]
+async fn each_kind_of_bad_code_is_refused_with_its_own_reason_and_nothing_is_recorded()
+-> anyhow::Result<()> {
+    let now = morning_of(2026, 3, 16);
+    let harness = Harness::start(now).await?;
+    let (_, credential) = harness.register_kiosk().await?;
+    let valid = harness.activate("decision-1").await?;
+    harness.activate("decision-2").await?;
+    let notice_1 = harness.notice_id("decision-1").await?;
+    let current = signer(SIGNING_KEY_ID, &SIGNING_SEED)?;
+    let later = now + Days::days(365);
+
+    let mut forged_signature = valid.clone();
+    let signature_start = forged_signature.rfind('.').unwrap() + 1;
+    let first = &forged_signature[signature_start..signature_start + 1];
+    let swapped = if first == "A" { "B" } else { "A" };
+    forged_signature.replace_range(signature_start..signature_start + 1, swapped);
+    let mut tampered_parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+    let other = token(&current, notice_1, "decision-9", later)?;
+    tampered_parts[1] = other.split('.').nth(1).unwrap().to_owned();
+    let tampered_payload = tampered_parts.join(".");
+
+    let cases = [
+        (
+            "bad format",
+            "not a notice".to_owned(),
+            InvalidReason::BadFormat,
+        ),
+        (
+            "forged signature",
+            forged_signature,
+            InvalidReason::BadSignature,
+        ),
+        (
+            "tampered payload",
+            tampered_payload,
+            InvalidReason::BadSignature,
+        ),
+        (
+            "unknown key",
+            token(
+                &signer("stranger", &[9; 32])?,
+                notice_1,
+                "decision-1",
+                later,
+            )?,
+            InvalidReason::UnknownKey,
+        ),
+        (
+            "retired key",
+            token(
+                &signer(RETIRED_KEY_ID, &RETIRED_SEED)?,
+                notice_1,
+                "decision-1",
+                later,
+            )?,
+            InvalidReason::RetiredKey,
+        ),
+        (
+            "expired",
+            token(&current, notice_1, "decision-1", now - Days::seconds(1))?,
+            InvalidReason::Expired,
+        ),
+        (
+            "notice of another decision",
+            token(&current, notice_1, "decision-2", later)?,
+            InvalidReason::OtherDecision,
+        ),
+        (
+            "notice never issued",
+            token(&current, Uuid::new_v4(), "decision-1", later)?,
+            InvalidReason::UnknownNotice,
+        ),
+    ];
+
+    for (case, text, reason) in cases {
+        let answer = harness.scan(&credential, &text).await?;
+        assert_eq!(answer.outcome(), ScanOutcome::Invalid, "{case}");
+        assert_eq!(answer.invalid_reason(), reason, "{case}");
+        assert!(
+            !answer.message_vi.is_empty() && !answer.message_en.is_empty(),
+            "{case}"
+        );
+    }
+    assert_eq!(harness.checkin_count().await?, 0);
+    assert_eq!(harness.outbox_count().await?, 0);
+    harness.stop().await
+}
+
+#[tokio::test]
+async fn an_unknown_missing_or_revoked_kiosk_is_unauthenticated() -> anyhow::Result<()> {
+    let harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let (kiosk_id, credential) = harness.register_kiosk().await?;
+    let token = harness.activate("decision-1").await?;
+
+    let unknown = harness.scan("NOT-A-KIOSK-CREDENTIAL", &token).await;
+    let mut missing_request = tonic::Request::new(contracts::checkin::v1::ScanRequest {
+        scanned_text: token.clone(),
+        kiosk_id: String::new(),
+    });
+    missing_request
+        .metadata_mut()
+        .remove(checkin::KIOSK_CREDENTIAL_HEADER);
+    let missing = harness.client.clone().scan(missing_request).await;
+    harness
+        .client
+        .clone()
+        .revoke_kiosk(RevokeKioskRequest {
+            kiosk_id,
+            reason: "stolen".into(),
+            officer: Some(officer()),
+        })
+        .await?;
+    let revoked = harness.scan(&credential, &token).await;
+
+    assert_eq!(
+        unknown.err().map(|status| status.code()),
+        Some(Code::Unauthenticated)
+    );
+    assert_eq!(
+        missing.err().map(|status| status.code()),
+        Some(Code::Unauthenticated)
+    );
+    assert_eq!(
+        revoked.err().map(|status| status.code()),
+        Some(Code::Unauthenticated)
+    );
+    assert_eq!(harness.checkin_count().await?, 0);
+    harness.stop().await
+}
+
+#[tokio::test]
+async fn a_scan_outside_the_window_is_refused_with_the_window_dates() -> anyhow::Result<()> {
+    let harness = Harness::start(morning_of(2026, 3, 10)).await?;
+    let (_, credential) = harness.register_kiosk().await?;
+    let token = harness.activate("decision-1").await?;
+
+    let early = harness.scan(&credential, &token).await?;
+    harness.clock.set(morning_of(2026, 4, 22));
+    let late = harness.scan(&credential, &token).await?;
+
+    assert_eq!(early.outcome(), ScanOutcome::OutsideWindow);
+    assert_eq!(early.window_position(), WindowPosition::TooEarly);
+    assert_eq!(early.benefit_month, 1);
+    let window = early.window.unwrap();
+    assert_eq!(
+        window.opens_on,
+        Some(Date {
+            year: 2026,
+            month: 3,
+            day: 13
+        })
+    );
+    assert_eq!(
+        window.closes_on,
+        Some(Date {
+            year: 2026,
+            month: 3,
+            day: 18
+        })
+    );
+    assert!(early.message_vi.contains("13/03/2026") && early.message_vi.contains("18/03/2026"));
+    assert_eq!(late.outcome(), ScanOutcome::OutsideWindow);
+    assert_eq!(late.window_position(), WindowPosition::TooLate);
+    assert_eq!(late.benefit_month, 2);
+    assert_eq!(
+        late.window.unwrap().closes_on,
+        Some(Date {
+            year: 2026,
+            month: 4,
+            day: 20
+        })
+    );
+    assert_eq!(harness.checkin_count().await?, 0);
+    harness.stop().await
+}
+
+#[tokio::test]
+async fn a_scan_of_a_suspended_month_or_a_terminated_decision_is_refused_with_the_reason()
+-> anyhow::Result<()> {
+    let harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let (_, credential) = harness.register_kiosk().await?;
+    let token = harness.activate("decision-1").await?;
+    harness
+        .publish_decision(&DecisionEvent {
+            decision_id: "decision-1".into(),
+            decision_version: 2,
+            change: Some(decision_event::Change::MonthSuspended(MonthSuspended {
+                benefit_month: 1,
+                consecutive_missed: 1,
+            })),
+            ..DecisionEvent::default()
+        })
+        .await?;
+    harness.wait_for_state("decision-1", "suspended").await?;
+
+    let suspended = harness.scan(&credential, &token).await?;
+
+    harness
+        .publish_decision(&DecisionEvent {
+            decision_id: "decision-1".into(),
+            decision_version: 3,
+            change: Some(decision_event::Change::Terminated(DecisionTerminated {
+                reason: TerminationReason::FoundJob as i32,
+                effective_date: Some(Date {
+                    year: 2026,
+                    month: 3,
+                    day: 20,
+                }),
+                ..DecisionTerminated::default()
+            })),
+            ..DecisionEvent::default()
+        })
+        .await?;
+    harness.wait_for_state("decision-1", "terminated").await?;
+    let terminated = harness.scan(&credential, &token).await?;
+
+    assert_eq!(suspended.outcome(), ScanOutcome::DecisionSuspended);
+    assert_eq!(suspended.benefit_month, 1);
+    assert_eq!(terminated.outcome(), ScanOutcome::DecisionTerminated);
+    assert_eq!(terminated.termination_reason(), TerminationReason::FoundJob);
+    assert_eq!(harness.checkin_count().await?, 0);
+    assert!(harness.checkin_events(1).await?.is_empty());
+    harness.stop().await
+}

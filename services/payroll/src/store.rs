@@ -1,0 +1,982 @@
+//! Payroll's SQL: decisions, waiting check-ins, entitlements, payment lists and debts. Every
+//! function runs on the caller's connection, so a handler's or a request's changes and the
+//! events announcing them commit together.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+/// A decision as payroll stores it.
+#[derive(Debug, Clone, FromRow)]
+pub struct DecisionRow {
+    /// Decision id.
+    pub decision_id: String,
+    /// Highest decision version applied.
+    pub version: i64,
+    /// Beneficiary's opaque person id.
+    pub person_id: String,
+    /// Monthly amount in đồng.
+    pub amount_dong: i64,
+    /// Number of benefit months.
+    pub months: i32,
+    /// First day of the benefit.
+    pub start_date: NaiveDate,
+    /// Paying province.
+    pub province: String,
+    /// Bank id of the destination in force.
+    pub bank_id: String,
+    /// Destination kind code.
+    pub destination_kind: i16,
+    /// Card or account number.
+    pub destination_number: String,
+    /// Holder's name.
+    pub holder_name: String,
+    /// Day social security received the decision.
+    pub received_on: NaiveDate,
+    /// Termination effective date, once terminated.
+    pub termination_effective: Option<NaiveDate>,
+}
+
+/// Inserts a new decision; false when it was already stored.
+pub async fn insert_decision(conn: &mut PgConnection, d: &DecisionRow) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO decisions (decision_id, version, person_id, amount_dong, months, start_date, \
+         province, bank_id, destination_kind, destination_number, holder_name, received_on) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (decision_id) DO NOTHING",
+    )
+    .bind(&d.decision_id)
+    .bind(d.version)
+    .bind(&d.person_id)
+    .bind(d.amount_dong)
+    .bind(d.months)
+    .bind(d.start_date)
+    .bind(&d.province)
+    .bind(&d.bank_id)
+    .bind(d.destination_kind)
+    .bind(&d.destination_number)
+    .bind(&d.holder_name)
+    .bind(d.received_on)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Stores the first day of each benefit month.
+pub async fn insert_decision_months(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    months: &[(i32, NaiveDate)],
+) -> sqlx::Result<()> {
+    let numbers: Vec<i32> = months.iter().map(|(n, _)| *n).collect();
+    let starts: Vec<NaiveDate> = months.iter().map(|(_, start)| *start).collect();
+    sqlx::query(
+        "INSERT INTO decision_months (decision_id, benefit_month, month_start) \
+         SELECT $1, n, s FROM UNNEST($2::int[], $3::date[]) AS u(n, s) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(decision_id)
+    .bind(&numbers)
+    .bind(&starts)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Serializes everything about one decision id until the transaction ends, even before the
+/// decision row exists: a check-in and its decision handled at once by two instances would
+/// otherwise each miss the other and leave the check-in waiting forever.
+pub async fn lock_decision_id(conn: &mut PgConnection, decision_id: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('payroll.decision:' || $1, 0))")
+        .bind(decision_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The decision, locked for the rest of the transaction; `None` when unknown.
+pub async fn lock_decision(
+    conn: &mut PgConnection,
+    decision_id: &str,
+) -> sqlx::Result<Option<DecisionRow>> {
+    sqlx::query_as(
+        "SELECT decision_id, version, person_id, amount_dong, months, start_date, province, \
+         bank_id, destination_kind, destination_number, holder_name, received_on, \
+         termination_effective \
+         FROM decisions WHERE decision_id = $1 FOR UPDATE",
+    )
+    .bind(decision_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records that `version` of the decision has been applied.
+pub async fn set_version(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    version: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE decisions SET version = $2 WHERE decision_id = $1")
+        .bind(decision_id)
+        .bind(version)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks a benefit month suspended.
+pub async fn suspend_month(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    month: i32,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO suspended_months (decision_id, benefit_month) VALUES ($1, $2) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(decision_id)
+    .bind(month)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The suspended months of a decision.
+pub async fn suspended_months(
+    conn: &mut PgConnection,
+    decision_id: &str,
+) -> sqlx::Result<Vec<i32>> {
+    sqlx::query_scalar("SELECT benefit_month FROM suspended_months WHERE decision_id = $1")
+        .bind(decision_id)
+        .fetch_all(conn)
+        .await
+}
+
+/// The stored first day of a benefit month, if the decision listed it.
+pub async fn month_start(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    month: i32,
+) -> sqlx::Result<Option<NaiveDate>> {
+    sqlx::query_scalar(
+        "SELECT month_start FROM decision_months WHERE decision_id = $1 AND benefit_month = $2",
+    )
+    .bind(decision_id)
+    .bind(month)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records a termination.
+pub async fn terminate(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    reason: i32,
+    effective: NaiveDate,
+    received_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE decisions SET termination_reason = $2, termination_effective = $3, \
+         termination_received_at = $4 WHERE decision_id = $1",
+    )
+    .bind(decision_id)
+    .bind(reason)
+    .bind(effective)
+    .bind(received_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A destination as stored: bank id, kind code, number, holder.
+#[derive(Debug, Clone)]
+pub struct StoredDestination {
+    /// Bank id.
+    pub bank_id: String,
+    /// Kind code.
+    pub kind: i16,
+    /// Number.
+    pub number: String,
+    /// Holder's name.
+    pub holder_name: String,
+}
+
+/// Points the decision, and its entitlements not yet listed, at a new destination.
+pub async fn change_destination(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    destination: &StoredDestination,
+    changed_by: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE decisions SET bank_id = $2, destination_kind = $3, destination_number = $4, \
+         holder_name = $5, destination_changed_by = $6 WHERE decision_id = $1",
+    )
+    .bind(decision_id)
+    .bind(&destination.bank_id)
+    .bind(destination.kind)
+    .bind(&destination.number)
+    .bind(&destination.holder_name)
+    .bind(changed_by)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE entitlements SET bank_id = $2, destination_kind = $3, destination_number = $4, \
+         holder_name = $5 WHERE decision_id = $1 AND state IN ('pending', 'held')",
+    )
+    .bind(decision_id)
+    .bind(&destination.bank_id)
+    .bind(destination.kind)
+    .bind(&destination.number)
+    .bind(&destination.holder_name)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores a check-in whose decision has not arrived yet.
+pub async fn wait_checkin(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    month: i32,
+    scanned_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO waiting_checkins (decision_id, benefit_month, scanned_at, received_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(decision_id)
+    .bind(month)
+    .bind(scanned_at)
+    .bind(received_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes and returns the check-ins that waited for the decision.
+pub async fn take_waiting_checkins(
+    conn: &mut PgConnection,
+    decision_id: &str,
+) -> sqlx::Result<Vec<(i32, DateTime<Utc>)>> {
+    sqlx::query_as(
+        "DELETE FROM waiting_checkins WHERE decision_id = $1 \
+         RETURNING benefit_month, scanned_at",
+    )
+    .bind(decision_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A new entitlement.
+#[derive(Debug, Clone)]
+pub struct NewEntitlement {
+    /// Its id.
+    pub entitlement_id: Uuid,
+    /// Decision.
+    pub decision_id: String,
+    /// Benefit month.
+    pub benefit_month: i32,
+    /// Amount in đồng.
+    pub amount_dong: i64,
+    /// Province.
+    pub province: String,
+    /// Destination in force.
+    pub destination: StoredDestination,
+    /// Legal payment deadline.
+    pub payment_by: NaiveDate,
+    /// First day of the calendar month it was earned in.
+    pub earned_month: NaiveDate,
+    /// When the check-in was recorded.
+    pub scanned_at: DateTime<Utc>,
+    /// Now.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Inserts an entitlement; false when the month already has one.
+pub async fn insert_entitlement(conn: &mut PgConnection, e: &NewEntitlement) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO entitlements (entitlement_id, decision_id, benefit_month, amount_dong, \
+         province, bank_id, destination_kind, destination_number, holder_name, payment_by, \
+         earned_month, scanned_at, created_at, state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending') \
+         ON CONFLICT (decision_id, benefit_month) DO NOTHING",
+    )
+    .bind(e.entitlement_id)
+    .bind(&e.decision_id)
+    .bind(e.benefit_month)
+    .bind(e.amount_dong)
+    .bind(&e.province)
+    .bind(&e.destination.bank_id)
+    .bind(e.destination.kind)
+    .bind(&e.destination.number)
+    .bind(&e.destination.holder_name)
+    .bind(e.payment_by)
+    .bind(e.earned_month)
+    .bind(e.scanned_at)
+    .bind(e.created_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An entitlement's month and state, for the termination's effects.
+#[derive(Debug, Clone, FromRow)]
+pub struct MonthState {
+    /// Entitlement id.
+    pub entitlement_id: Uuid,
+    /// Benefit month.
+    pub benefit_month: i32,
+    /// State.
+    pub state: String,
+}
+
+/// Every entitlement of a decision, locked.
+pub async fn lock_entitlements_of(
+    conn: &mut PgConnection,
+    decision_id: &str,
+) -> sqlx::Result<Vec<MonthState>> {
+    sqlx::query_as(
+        "SELECT entitlement_id, benefit_month, state FROM entitlements \
+         WHERE decision_id = $1 ORDER BY benefit_month FOR UPDATE",
+    )
+    .bind(decision_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Cancels an unpaid entitlement because of a termination.
+pub async fn cancel_for_termination(
+    conn: &mut PgConnection,
+    entitlement_id: Uuid,
+    reason: i32,
+    note: &str,
+    cancel: bool,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE entitlements SET termination_reason = $2, decision_note = $3, \
+         state = CASE WHEN $4 THEN 'cancelled' ELSE state END WHERE entitlement_id = $1",
+    )
+    .bind(entitlement_id)
+    .bind(reason)
+    .bind(note)
+    .bind(cancel)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks an entitlement whose month the termination still pays, so the cut holds it.
+pub async fn flag_terminated_after_checkin(
+    conn: &mut PgConnection,
+    entitlement_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE entitlements SET terminated_after_checkin = true WHERE entitlement_id = $1",
+    )
+    .bind(entitlement_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records money paid for a cancelled month as a debt; nothing when it is already recorded.
+pub async fn record_debt(
+    conn: &mut PgConnection,
+    entitlement_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO debts (debt_id, entitlement_id, decision_id, benefit_month, amount_dong, \
+         termination_reason, effective_date, created_at) \
+         SELECT $2, e.entitlement_id, e.decision_id, e.benefit_month, e.amount_dong, \
+                d.termination_reason, d.termination_effective, $3 \
+         FROM entitlements e JOIN decisions d ON d.decision_id = e.decision_id \
+         WHERE e.entitlement_id = $1 AND d.termination_reason IS NOT NULL \
+           AND d.termination_effective IS NOT NULL \
+         ON CONFLICT (entitlement_id) DO NOTHING",
+    )
+    .bind(entitlement_id)
+    .bind(Uuid::new_v4())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A pending entitlement with what the cut needs to judge it.
+#[derive(Debug, Clone, FromRow)]
+pub struct CandidateRow {
+    /// Entitlement id.
+    pub entitlement_id: Uuid,
+    /// Decision.
+    pub decision_id: String,
+    /// Benefit month.
+    pub benefit_month: i32,
+    /// Amount on the entitlement.
+    pub amount_dong: i64,
+    /// Province.
+    pub province: String,
+    /// Bank id.
+    pub bank_id: String,
+    /// Kind code.
+    pub destination_kind: i16,
+    /// Number.
+    pub destination_number: String,
+    /// Holder.
+    pub holder_name: String,
+    /// Deadline.
+    pub payment_by: NaiveDate,
+    /// Calendar month earned in.
+    pub earned_month: NaiveDate,
+    /// The decision's current amount.
+    pub decision_amount: i64,
+    /// True when a termination arrived after the check-in that earned it.
+    pub terminated_after_checkin: bool,
+    /// Bank id of the decision's previous listed or paid month.
+    pub previous_bank_id: Option<String>,
+    /// Number of the decision's previous listed or paid month.
+    pub previous_number: Option<String>,
+}
+
+const CANDIDATE_COLUMNS: &str = "e.entitlement_id, e.decision_id, e.benefit_month, \
+    e.amount_dong, e.province, e.bank_id, e.destination_kind, e.destination_number, \
+    e.holder_name, e.payment_by, e.earned_month, d.amount_dong AS decision_amount, \
+    e.terminated_after_checkin, \
+    prev.bank_id AS previous_bank_id, prev.destination_number AS previous_number \
+    FROM entitlements e \
+    JOIN decisions d ON d.decision_id = e.decision_id \
+    LEFT JOIN LATERAL ( \
+        SELECT p.bank_id, p.destination_number FROM entitlements p \
+        WHERE p.decision_id = e.decision_id AND p.benefit_month < e.benefit_month \
+          AND p.state IN ('listed', 'paid', 'parked') \
+        ORDER BY p.benefit_month DESC LIMIT 1) prev ON true";
+
+/// The oldest pending entitlements, locked; other instances skip them.
+pub async fn lock_pending(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<CandidateRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {CANDIDATE_COLUMNS} WHERE e.state = 'pending' \
+         ORDER BY e.created_at, e.entitlement_id LIMIT $1 FOR UPDATE OF e SKIP LOCKED"
+    ))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// How many entitlements wait to be cut, counting at most `limit`.
+pub async fn pending_count(conn: &mut PgConnection, limit: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM entitlements WHERE state = 'pending' LIMIT $1) p",
+    )
+    .bind(limit)
+    .fetch_one(conn)
+    .await
+}
+
+/// Who is paid on each of `numbers` in the given calendar months: (bank id, number, person,
+/// earned month) of every live entitlement.
+pub async fn month_payees(
+    conn: &mut PgConnection,
+    numbers: &[String],
+    months: &[NaiveDate],
+) -> sqlx::Result<Vec<(String, String, String, NaiveDate)>> {
+    sqlx::query_as(
+        "SELECT e.bank_id, e.destination_number, d.person_id, e.earned_month \
+         FROM entitlements e JOIN decisions d ON d.decision_id = e.decision_id \
+         WHERE e.destination_number = ANY($1) AND e.earned_month = ANY($2) \
+           AND e.state <> 'cancelled'",
+    )
+    .bind(numbers)
+    .bind(months)
+    .fetch_all(conn)
+    .await
+}
+
+/// Holds a line for an officer.
+pub async fn hold(
+    conn: &mut PgConnection,
+    entitlement_id: Uuid,
+    reasons: &[i16],
+    explanation: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE entitlements SET state = 'held', hold_reasons = $2, hold_explanation = $3, \
+         held_at = $4 WHERE entitlement_id = $1",
+    )
+    .bind(entitlement_id)
+    .bind(reasons)
+    .bind(explanation)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A list's header as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct ListRow {
+    /// List id.
+    pub list_id: Uuid,
+    /// Province.
+    pub province: String,
+    /// Number of lines.
+    pub line_count: i64,
+    /// Sum in đồng.
+    pub sum_dong: i64,
+    /// SHA-256 of the content.
+    pub content_hash: Vec<u8>,
+    /// Signing key id.
+    pub key_id: String,
+    /// Signature.
+    pub signature: Vec<u8>,
+    /// Chunks published.
+    pub chunk_count: i32,
+    /// When it was cut.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One step of a list's trail as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct StepRow {
+    /// Action code.
+    pub action: i16,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Officer, unset for automatic steps.
+    pub officer_id: Option<String>,
+    /// Officer's agency code.
+    pub officer_agency: Option<i16>,
+    /// Note.
+    pub note: String,
+}
+
+/// Writes a list, its trail, and marks its entitlements listed in order.
+pub async fn insert_list(
+    conn: &mut PgConnection,
+    list: &ListRow,
+    trail: &[StepRow],
+    entitlement_ids: &[Uuid],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO payment_lists (list_id, province, line_count, sum_dong, content_hash, \
+         key_id, signature, chunk_count, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(list.list_id)
+    .bind(&list.province)
+    .bind(list.line_count)
+    .bind(list.sum_dong)
+    .bind(&list.content_hash)
+    .bind(&list.key_id)
+    .bind(&list.signature)
+    .bind(list.chunk_count)
+    .bind(list.created_at)
+    .execute(&mut *conn)
+    .await?;
+    for (step, row) in trail.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO list_approvals (list_id, step, action, at, officer_id, officer_agency, \
+             note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(list.list_id)
+        .bind(i32::try_from(step).unwrap_or(i32::MAX))
+        .bind(row.action)
+        .bind(row.at)
+        .bind(&row.officer_id)
+        .bind(row.officer_agency)
+        .bind(&row.note)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let positions: Vec<i32> = (0..entitlement_ids.len())
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    sqlx::query(
+        "UPDATE entitlements e SET state = 'listed', list_id = $1, list_position = u.position \
+         FROM UNNEST($2::uuid[], $3::int[]) AS u(id, position) WHERE e.entitlement_id = u.id",
+    )
+    .bind(list.list_id)
+    .bind(entitlement_ids)
+    .bind(&positions)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A list's header, if it exists.
+pub async fn list(conn: &mut PgConnection, list_id: Uuid) -> sqlx::Result<Option<ListRow>> {
+    sqlx::query_as(
+        "SELECT list_id, province, line_count, sum_dong, content_hash, key_id, signature, \
+         chunk_count, created_at FROM payment_lists WHERE list_id = $1",
+    )
+    .bind(list_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A list's trail in order.
+pub async fn trail(conn: &mut PgConnection, list_id: Uuid) -> sqlx::Result<Vec<StepRow>> {
+    sqlx::query_as(
+        "SELECT action, at, officer_id, officer_agency, note FROM list_approvals \
+         WHERE list_id = $1 ORDER BY step",
+    )
+    .bind(list_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A listed entitlement as a line.
+#[derive(Debug, Clone, FromRow)]
+pub struct LineRow {
+    /// Entitlement id.
+    pub entitlement_id: Uuid,
+    /// Decision.
+    pub decision_id: String,
+    /// Benefit month.
+    pub benefit_month: i32,
+    /// Amount.
+    pub amount_dong: i64,
+    /// Deadline.
+    pub payment_by: NaiveDate,
+    /// Bank id.
+    pub bank_id: String,
+    /// Kind code.
+    pub destination_kind: i16,
+    /// Number.
+    pub destination_number: String,
+    /// Holder.
+    pub holder_name: String,
+}
+
+/// A page of a list's lines in list order.
+pub async fn list_lines(
+    conn: &mut PgConnection,
+    list_id: Uuid,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<LineRow>> {
+    sqlx::query_as(
+        "SELECT entitlement_id, decision_id, benefit_month, amount_dong, payment_by, bank_id, \
+         destination_kind, destination_number, holder_name FROM entitlements \
+         WHERE list_id = $1 ORDER BY list_position OFFSET $2 LIMIT $3",
+    )
+    .bind(list_id)
+    .bind(offset)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// A held line as officers see it.
+#[derive(Debug, Clone, FromRow)]
+pub struct HeldRow {
+    /// Entitlement id.
+    pub entitlement_id: Uuid,
+    /// Decision.
+    pub decision_id: String,
+    /// Benefit month.
+    pub benefit_month: i32,
+    /// Amount.
+    pub amount_dong: i64,
+    /// Province.
+    pub province: String,
+    /// Deadline.
+    pub payment_by: NaiveDate,
+    /// Bank id.
+    pub bank_id: String,
+    /// Kind code.
+    pub destination_kind: i16,
+    /// Number.
+    pub destination_number: String,
+    /// Holder.
+    pub holder_name: String,
+    /// Reason codes.
+    pub hold_reasons: Vec<i16>,
+    /// Facts behind them.
+    pub hold_explanation: String,
+    /// When held.
+    pub held_at: Option<DateTime<Utc>>,
+    /// Officers who last changed the decision's destination.
+    pub destination_changed_by: Vec<String>,
+}
+
+const HELD_COLUMNS: &str = "e.entitlement_id, e.decision_id, e.benefit_month, e.amount_dong, \
+    e.province, e.payment_by, e.bank_id, e.destination_kind, e.destination_number, \
+    e.holder_name, e.hold_reasons, e.hold_explanation, e.held_at, d.destination_changed_by \
+    FROM entitlements e JOIN decisions d ON d.decision_id = e.decision_id";
+
+/// A page of held lines, oldest first.
+pub async fn held_lines(
+    conn: &mut PgConnection,
+    province: Option<&str>,
+    reason: Option<i16>,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<HeldRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {HELD_COLUMNS} WHERE e.state = 'held' \
+         AND ($1::text IS NULL OR e.province = $1) \
+         AND ($2::smallint IS NULL OR $2 = ANY(e.hold_reasons)) \
+         ORDER BY e.held_at, e.entitlement_id OFFSET $3 LIMIT $4"
+    ))
+    .bind(province)
+    .bind(reason)
+    .bind(offset)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// An entitlement with its state, locked, for an officer's decision on it.
+pub async fn lock_entitlement(
+    conn: &mut PgConnection,
+    entitlement_id: Uuid,
+) -> sqlx::Result<Option<(HeldRow, String)>> {
+    #[derive(FromRow)]
+    struct Locked {
+        #[sqlx(flatten)]
+        row: HeldRow,
+        state: String,
+    }
+    let locked: Option<Locked> = sqlx::query_as(
+        "SELECT e.entitlement_id, e.decision_id, e.benefit_month, e.amount_dong, e.province, \
+         e.payment_by, e.bank_id, e.destination_kind, e.destination_number, e.holder_name, \
+         e.hold_reasons, e.hold_explanation, e.held_at, d.destination_changed_by, e.state \
+         FROM entitlements e JOIN decisions d ON d.decision_id = e.decision_id \
+         WHERE e.entitlement_id = $1 FOR UPDATE OF e",
+    )
+    .bind(entitlement_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(locked.map(|locked| (locked.row, locked.state)))
+}
+
+/// Records an officer's release or cancellation of a held line.
+pub async fn decide_held(
+    conn: &mut PgConnection,
+    entitlement_id: Uuid,
+    state: &str,
+    officer_id: &str,
+    note: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE entitlements SET state = $2, decided_by = $3, decision_note = $4 \
+         WHERE entitlement_id = $1",
+    )
+    .bind(entitlement_id)
+    .bind(state)
+    .bind(officer_id)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An entitlement's state and whether a termination cancelled its month, locked.
+pub async fn lock_outcome_target(
+    conn: &mut PgConnection,
+    entitlement_id: Uuid,
+) -> sqlx::Result<Option<(String, Option<i32>)>> {
+    sqlx::query_as(
+        "SELECT state, termination_reason FROM entitlements WHERE entitlement_id = $1 FOR UPDATE",
+    )
+    .bind(entitlement_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Sets an entitlement's state after a transfer outcome; a parked or failed one counts as a
+/// failed attempt.
+pub async fn set_outcome_state(
+    conn: &mut PgConnection,
+    entitlement_id: Uuid,
+    state: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE entitlements SET state = $2, \
+         failed_attempts = failed_attempts + CASE WHEN $2 IN ('parked', 'failed') THEN 1 ELSE 0 END \
+         WHERE entitlement_id = $1",
+    )
+    .bind(entitlement_id)
+    .bind(state)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a check-in window that closed without a check-in.
+pub async fn record_missed_checkin(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    month: i32,
+    missed_month: NaiveDate,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO missed_checkins (decision_id, benefit_month, missed_month) \
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(decision_id)
+    .bind(month)
+    .bind(missed_month)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One province's figures for one calendar month, from the entitlements earned in it.
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct EntitlementStats {
+    /// First day of the month.
+    pub month: NaiveDate,
+    /// Province.
+    pub province: String,
+    /// Beneficiaries whose check-in earned an entitlement.
+    pub checked_in: i64,
+    /// Entitlements created.
+    pub entitlements: i64,
+    /// Amount put on approved lists.
+    pub approved_dong: i64,
+    /// Amount credited.
+    pub paid_dong: i64,
+    /// Credits to cards.
+    pub paid_to_cards: i64,
+    /// Amount credited to cards.
+    pub paid_to_cards_dong: i64,
+    /// Credits to accounts.
+    pub paid_to_accounts: i64,
+    /// Amount credited to accounts.
+    pub paid_to_accounts_dong: i64,
+    /// Lines held for an officer.
+    pub held_lines: i64,
+    /// Entitlements with a parked or failed transfer.
+    pub failed_transfers: i64,
+    /// Entitlements credited after a failed attempt.
+    pub repaid_transfers: i64,
+    /// Median seconds from the scan to the list carrying the payment.
+    pub median_seconds: Option<f64>,
+}
+
+/// Figures per month and province from entitlements earned between `from` and `to`.
+pub async fn entitlement_stats(
+    conn: &mut PgConnection,
+    province: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<Vec<EntitlementStats>> {
+    sqlx::query_as(
+        "SELECT e.earned_month AS month, e.province, \
+           count(DISTINCT e.decision_id) AS checked_in, \
+           count(*) AS entitlements, \
+           coalesce(sum(e.amount_dong) FILTER (WHERE e.list_id IS NOT NULL), 0)::bigint AS approved_dong, \
+           coalesce(sum(e.amount_dong) FILTER (WHERE e.state = 'paid'), 0)::bigint AS paid_dong, \
+           count(*) FILTER (WHERE e.state = 'paid' AND e.destination_kind = 1) AS paid_to_cards, \
+           coalesce(sum(e.amount_dong) FILTER (WHERE e.state = 'paid' AND e.destination_kind = 1), 0)::bigint \
+             AS paid_to_cards_dong, \
+           count(*) FILTER (WHERE e.state = 'paid' AND e.destination_kind = 2) AS paid_to_accounts, \
+           coalesce(sum(e.amount_dong) FILTER (WHERE e.state = 'paid' AND e.destination_kind = 2), 0)::bigint \
+             AS paid_to_accounts_dong, \
+           count(*) FILTER (WHERE e.held_at IS NOT NULL) AS held_lines, \
+           count(*) FILTER (WHERE e.failed_attempts > 0) AS failed_transfers, \
+           count(*) FILTER (WHERE e.state = 'paid' AND e.failed_attempts > 0) AS repaid_transfers, \
+           percentile_cont(0.5) WITHIN GROUP \
+             (ORDER BY extract(epoch FROM l.created_at - e.scanned_at)::double precision) \
+             FILTER (WHERE l.list_id IS NOT NULL) AS median_seconds \
+         FROM entitlements e LEFT JOIN payment_lists l ON l.list_id = e.list_id \
+         WHERE e.earned_month BETWEEN $1 AND $2 AND ($3::text IS NULL OR e.province = $3) \
+         GROUP BY e.earned_month, e.province",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(province)
+    .fetch_all(conn)
+    .await
+}
+
+/// Lists cut per month (Vietnam time) and province.
+pub async fn list_counts(
+    conn: &mut PgConnection,
+    province: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<Vec<(NaiveDate, String, i64)>> {
+    sqlx::query_as(
+        "SELECT month, province, count(*) FROM ( \
+           SELECT date_trunc('month', (created_at AT TIME ZONE 'UTC') + interval '7 hours')::date \
+             AS month, province FROM payment_lists) l \
+         WHERE month BETWEEN $1 AND $2 AND ($3::text IS NULL OR province = $3) \
+         GROUP BY month, province",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(province)
+    .fetch_all(conn)
+    .await
+}
+
+/// Missed check-ins per month and province (of decisions payroll knows).
+pub async fn missed_counts(
+    conn: &mut PgConnection,
+    province: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<Vec<(NaiveDate, String, i64)>> {
+    sqlx::query_as(
+        "SELECT m.missed_month, d.province, count(*) FROM missed_checkins m \
+         JOIN decisions d ON d.decision_id = m.decision_id \
+         WHERE m.missed_month BETWEEN $1 AND $2 AND ($3::text IS NULL OR d.province = $3) \
+         GROUP BY m.missed_month, d.province",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(province)
+    .fetch_all(conn)
+    .await
+}
+
+/// A debt as officers see it.
+#[derive(Debug, Clone, FromRow)]
+pub struct DebtRow {
+    /// Debt id.
+    pub debt_id: Uuid,
+    /// Entitlement paid by mistake.
+    pub entitlement_id: Uuid,
+    /// Decision.
+    pub decision_id: String,
+    /// Benefit month.
+    pub benefit_month: i32,
+    /// Amount to recover.
+    pub amount_dong: i64,
+    /// Termination reason code.
+    pub termination_reason: i32,
+    /// Termination effective date.
+    pub effective_date: NaiveDate,
+    /// open, recovered or waived.
+    pub state: String,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of debts, newest first.
+pub async fn debts(
+    conn: &mut PgConnection,
+    province: Option<&str>,
+    decision_id: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<DebtRow>> {
+    sqlx::query_as(
+        "SELECT b.debt_id, b.entitlement_id, b.decision_id, b.benefit_month, b.amount_dong, \
+         b.termination_reason, b.effective_date, b.state, b.created_at \
+         FROM debts b JOIN decisions d ON d.decision_id = b.decision_id \
+         WHERE ($1::text IS NULL OR d.province = $1) AND ($2::text IS NULL OR b.decision_id = $2) \
+         ORDER BY b.created_at DESC, b.debt_id OFFSET $3 LIMIT $4",
+    )
+    .bind(province)
+    .bind(decision_id)
+    .bind(offset)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

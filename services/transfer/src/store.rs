@@ -1,0 +1,931 @@
+//! Transfer's tables. Every state change and the event announcing it are written in the
+//! caller's transaction.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use contracts::payroll::v1::PaymentListChunk;
+use contracts::topics;
+use messaging::{OutboxEvent, enqueue};
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::bank::{Destination, DestinationKind};
+use crate::domain::end_to_end::{Attempt, EndToEndId};
+use crate::domain::list::{Refusal, RefusalReason, VerifiedList};
+use crate::domain::result::PaymentState;
+use crate::policy::{self, AttemptFacts, Policy};
+use crate::vault::{Vault, VaultError};
+
+/// Why a stored row could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or refused.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A stored value no longer parses; a bug or a manual edit.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A number could not be sealed or opened.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// Where a list stands after one more chunk.
+#[derive(Debug)]
+pub enum ChunkProgress {
+    /// The list was accepted or refused before; the chunk changes nothing.
+    AlreadyDecided,
+    /// More chunks are needed.
+    Waiting,
+    /// Every chunk is here, in any order.
+    Complete(Vec<PaymentListChunk>),
+    /// The chunk contradicts the chunks before it.
+    Contradicts(String),
+}
+
+/// Stores one chunk and reports whether its list is complete.
+pub async fn record_chunk(
+    tx: &mut PgConnection,
+    chunk: &PaymentListChunk,
+    now: DateTime<Utc>,
+) -> Result<ChunkProgress, StoreError> {
+    let chunk_count = i32::try_from(chunk.chunk_count)
+        .map_err(|_| StoreError::Corrupt("chunk count out of range".into()))?;
+    sqlx::query(
+        "INSERT INTO payment_lists (list_id, province, chunk_count, state, first_chunk_at) \
+         VALUES ($1, $2, $3, 'receiving', $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(&chunk.list_id)
+    .bind(&chunk.province)
+    .bind(chunk_count)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    // The row lock orders the chunks of one list, whichever consumer holds them.
+    let (state, expected): (String, i32) = sqlx::query_as(
+        "SELECT state, chunk_count FROM payment_lists WHERE list_id = $1 FOR UPDATE",
+    )
+    .bind(&chunk.list_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if state != "receiving" {
+        return Ok(ChunkProgress::AlreadyDecided);
+    }
+    if expected != chunk_count {
+        return Ok(ChunkProgress::Contradicts(format!(
+            "chunk {} announces {} chunks, an earlier one {expected}",
+            chunk.chunk_index, chunk.chunk_count
+        )));
+    }
+    let index = i32::try_from(chunk.chunk_index)
+        .map_err(|_| StoreError::Corrupt("chunk index out of range".into()))?;
+    sqlx::query(
+        "INSERT INTO list_chunks (list_id, chunk_index, payload, received_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(&chunk.list_id)
+    .bind(index)
+    .bind(chunk.encode_to_vec())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let payloads: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT payload FROM list_chunks WHERE list_id = $1 ORDER BY chunk_index",
+    )
+    .bind(&chunk.list_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if payloads.len() < usize::try_from(expected).unwrap_or(usize::MAX) {
+        return Ok(ChunkProgress::Waiting);
+    }
+    let mut chunks = Vec::with_capacity(payloads.len());
+    for payload in payloads {
+        let decoded = PaymentListChunk::decode(payload.as_slice())
+            .map_err(|error| StoreError::Corrupt(format!("stored chunk: {error}")))?;
+        chunks.push(decoded);
+    }
+    Ok(ChunkProgress::Complete(chunks))
+}
+
+/// Marks a list refused whole; nothing in it is paid.
+pub async fn refuse_list(
+    tx: &mut PgConnection,
+    list_id: &str,
+    refusal: &Refusal,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE payment_lists SET state = 'refused', refusal_reason = $2, refusal_detail = $3, \
+         decided_at = $4 WHERE list_id = $1 AND state = 'receiving'",
+    )
+    .bind(list_id)
+    .bind(refusal.reason.as_str())
+    .bind(&refusal.detail)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// What accepting a list did.
+#[derive(Debug, Default)]
+pub struct Accepted {
+    /// Transfers created and sent.
+    pub sent: usize,
+    /// Lines whose entitlement already had a payment; nothing new was sent for them.
+    pub already_paid: usize,
+}
+
+/// Accepts a verified list: one payment and a first attempt per line whose entitlement has
+/// none yet, each instruction on its own bank's topic.
+pub async fn accept_list(
+    tx: &mut PgConnection,
+    policy: &Policy,
+    list: &VerifiedList,
+    now: DateTime<Utc>,
+    month: NaiveDate,
+) -> Result<Accepted, StoreError> {
+    let mut approvals: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for line in &list.lines {
+        let entry = approvals
+            .entry(line.destination.bank().as_str())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += line.amount.as_i64();
+    }
+    for (bank_id, (count, sum)) in &approvals {
+        sqlx::query(
+            "INSERT INTO list_approvals (list_id, bank_id, approved_count, approved_dong) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(&list.list_id)
+        .bind(bank_id)
+        .bind(count)
+        .bind(sum)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    // One statement for all lines: a list can hold thousands of them.
+    let entitlement_ids: Vec<&str> = list
+        .lines
+        .iter()
+        .map(|l| l.entitlement_id.as_str())
+        .collect();
+    let decision_ids: Vec<&str> = list.lines.iter().map(|l| l.decision_id.as_str()).collect();
+    let months: Vec<i64> = list
+        .lines
+        .iter()
+        .map(|l| i64::from(l.benefit_month))
+        .collect();
+    let amounts: Vec<i64> = list.lines.iter().map(|l| l.amount.as_i64()).collect();
+    let banks: Vec<&str> = list
+        .lines
+        .iter()
+        .map(|l| l.destination.bank().as_str())
+        .collect();
+    let inserted: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO payments (entitlement_id, list_id, decision_id, benefit_month, \
+         amount_dong, approved_bank_id, state, current_attempt, updated_at) \
+         SELECT line.entitlement_id, $1, line.decision_id, line.benefit_month, line.amount_dong, \
+                line.bank_id, 'in_flight', 1, $7 \
+         FROM UNNEST($2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[]) \
+              AS line (entitlement_id, decision_id, benefit_month, amount_dong, bank_id) \
+         ON CONFLICT DO NOTHING RETURNING entitlement_id",
+    )
+    .bind(&list.list_id)
+    .bind(&entitlement_ids)
+    .bind(&decision_ids)
+    .bind(&months)
+    .bind(&amounts)
+    .bind(&banks)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    let inserted: HashSet<String> = inserted.into_iter().collect();
+
+    let mut attempts = Vec::with_capacity(inserted.len());
+    for line in &list.lines {
+        if !inserted.contains(&line.entitlement_id) {
+            continue;
+        }
+        let facts = AttemptFacts {
+            entitlement_id: line.entitlement_id.clone(),
+            decision_id: line.decision_id.clone(),
+            benefit_month: line.benefit_month,
+            list_id: list.list_id.clone(),
+            amount_dong: line.amount.as_i64(),
+            attempt: Attempt::FIRST.get(),
+            end_to_end_id: EndToEndId::derive(&line.entitlement_id, Attempt::FIRST),
+        };
+        attempts.push((facts, &line.destination));
+    }
+    send_attempts(tx, policy, &attempts, now).await?;
+    let accepted = Accepted {
+        sent: attempts.len(),
+        already_paid: list.lines.len() - attempts.len(),
+    };
+
+    sqlx::query(
+        "UPDATE payment_lists SET state = 'accepted', decided_at = $2, month = $3 \
+         WHERE list_id = $1",
+    )
+    .bind(&list.list_id)
+    .bind(now)
+    .bind(month)
+    .execute(&mut *tx)
+    .await?;
+    // The lines live on in payments and transfers; the raw chunks are not needed any more.
+    sqlx::query("DELETE FROM list_chunks WHERE list_id = $1")
+        .bind(&list.list_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(accepted)
+}
+
+/// Records an attempt in flight and enqueues its instruction on its bank's topic.
+pub async fn send_attempt(
+    tx: &mut PgConnection,
+    policy: &Policy,
+    facts: &AttemptFacts,
+    destination: &Destination,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    send_attempts(tx, policy, &[(facts.clone(), destination)], now).await
+}
+
+/// Records attempts in flight, in bulk, and enqueues each instruction on its bank's topic.
+pub async fn send_attempts(
+    tx: &mut PgConnection,
+    policy: &Policy,
+    attempts: &[(AttemptFacts, &Destination)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    let mut sealed = Vec::with_capacity(attempts.len());
+    for (_, destination) in attempts {
+        sealed.push(policy.vault.seal(destination.number())?);
+    }
+    let ids: Vec<&str> = attempts
+        .iter()
+        .map(|(f, _)| f.end_to_end_id.as_str())
+        .collect();
+    let entitlements: Vec<&str> = attempts
+        .iter()
+        .map(|(f, _)| f.entitlement_id.as_str())
+        .collect();
+    let numbers: Vec<i32> = attempts.iter().map(|(f, _)| i32::from(f.attempt)).collect();
+    let banks: Vec<&str> = attempts.iter().map(|(_, d)| d.bank().as_str()).collect();
+    let kinds: Vec<&str> = attempts.iter().map(|(_, d)| d.kind().as_str()).collect();
+    let last4s: Vec<String> = attempts.iter().map(|(_, d)| last4(d.number())).collect();
+    let names: Vec<&str> = attempts.iter().map(|(_, d)| d.holder_name()).collect();
+    let amounts: Vec<i64> = attempts.iter().map(|(f, _)| f.amount_dong).collect();
+    sqlx::query(
+        "INSERT INTO transfers (end_to_end_id, entitlement_id, attempt, bank_id, \
+         destination_kind, destination_sealed, destination_last4, holder_name, amount_dong, \
+         state, created_at, updated_at) \
+         SELECT a.id, a.entitlement_id, a.attempt, a.bank_id, a.kind, a.sealed, a.last4, a.name, \
+                a.amount, 'in_flight', $10, $10 \
+         FROM UNNEST($1::TEXT[], $2::TEXT[], $3::INT[], $4::TEXT[], $5::TEXT[], $6::BYTEA[], \
+                     $7::TEXT[], $8::TEXT[], $9::BIGINT[]) \
+              AS a (id, entitlement_id, attempt, bank_id, kind, sealed, last4, name, amount)",
+    )
+    .bind(&ids)
+    .bind(&entitlements)
+    .bind(&numbers)
+    .bind(&banks)
+    .bind(&kinds)
+    .bind(&sealed)
+    .bind(&last4s)
+    .bind(&names)
+    .bind(&amounts)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
+         SELECT id, 'in_flight', '', $2 FROM UNNEST($1::TEXT[]) AS id",
+    )
+    .bind(&ids)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let events: Vec<OutboxEvent> = attempts
+        .iter()
+        .map(|(facts, destination)| {
+            OutboxEvent::new(
+                Uuid::new_v4(),
+                &topics::bank_transfers(destination.bank().as_str()),
+                facts.end_to_end_id.as_str(),
+                &policy::instruction(policy, facts, destination, now),
+            )
+        })
+        .collect();
+    enqueue_all(tx, &events).await?;
+    Ok(())
+}
+
+/// Writes `events` in the caller's transaction in one statement, in order, each with the
+/// current span's trace context: what `messaging::enqueue` does for one event, for the
+/// thousands of instructions of one list.
+async fn enqueue_all(tx: &mut PgConnection, events: &[OutboxEvent]) -> Result<(), sqlx::Error> {
+    if let [event] = events {
+        return enqueue(tx, event).await;
+    }
+    let trace = telemetry::headers_for_span(&tracing::Span::current());
+    let find = |name: &str| {
+        trace
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+    let topics: Vec<&str> = events.iter().map(|event| event.topic.as_str()).collect();
+    let keys: Vec<&str> = events.iter().map(|event| event.key.as_str()).collect();
+    let payloads: Vec<&[u8]> = events
+        .iter()
+        .map(|event| event.payload.as_slice())
+        .collect();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, topic, message_key, payload, traceparent, tracestate) \
+         SELECT e.event_id, e.topic, e.message_key, e.payload, $5, $6 \
+         FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::BYTEA[]) WITH ORDINALITY \
+              AS e (event_id, topic, message_key, payload, position) \
+         ORDER BY e.position",
+    )
+    .bind(&ids)
+    .bind(&topics)
+    .bind(&keys)
+    .bind(&payloads)
+    .bind(find("traceparent"))
+    .bind(find("tracestate"))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The last 4 characters of a number, the only part kept in clear.
+fn last4(number: &str) -> String {
+    let count = number.chars().count();
+    number.chars().skip(count.saturating_sub(4)).collect()
+}
+
+/// An attempt as a bank result finds it, locked.
+#[derive(Debug)]
+pub struct LockedAttempt {
+    /// Its facts.
+    pub facts: AttemptFacts,
+    /// The bank it was sent to.
+    pub bank_id: String,
+    /// Card or account.
+    pub kind: DestinationKind,
+    /// Its state, as stored.
+    pub state: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    entitlement_id: String,
+    attempt: i32,
+    bank_id: String,
+    destination_kind: String,
+    amount_dong: i64,
+    state: String,
+    decision_id: String,
+    benefit_month: i32,
+    list_id: String,
+}
+
+/// Locks the attempt sent under `end_to_end_id` and its payment, if there is one.
+pub async fn lock_attempt(
+    tx: &mut PgConnection,
+    end_to_end_id: &EndToEndId,
+) -> Result<Option<LockedAttempt>, StoreError> {
+    let row: Option<AttemptRow> = sqlx::query_as(
+        "SELECT t.entitlement_id, t.attempt, t.bank_id, t.destination_kind, t.amount_dong, \
+         t.state, p.decision_id, p.benefit_month, p.list_id \
+         FROM transfers t JOIN payments p USING (entitlement_id) \
+         WHERE t.end_to_end_id = $1 FOR UPDATE",
+    )
+    .bind(end_to_end_id.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let kind = DestinationKind::from_stored(&row.destination_kind)
+        .ok_or_else(|| StoreError::Corrupt("destination kind".into()))?;
+    let attempt = Attempt::new(i64::from(row.attempt))
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    Ok(Some(LockedAttempt {
+        facts: AttemptFacts {
+            entitlement_id: row.entitlement_id,
+            decision_id: row.decision_id,
+            benefit_month: u32::try_from(row.benefit_month).unwrap_or(0),
+            list_id: row.list_id,
+            amount_dong: row.amount_dong,
+            attempt: attempt.get(),
+            end_to_end_id: end_to_end_id.clone(),
+        },
+        bank_id: row.bank_id,
+        kind,
+        state: row.state,
+    }))
+}
+
+/// Moves an attempt in flight and its payment to `state`, and enqueues the outcome.
+pub async fn settle_attempt(
+    tx: &mut PgConnection,
+    attempt: &LockedAttempt,
+    state: PaymentState,
+    reason_code: &str,
+    retry_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let facts = &attempt.facts;
+    // One statement for the attempt, its payment and the history: results arrive by the
+    // million in a month.
+    sqlx::query(
+        "WITH attempt AS ( \
+             UPDATE transfers SET state = $2, reason_code = $3, updated_at = $4 \
+             WHERE end_to_end_id = $1 RETURNING end_to_end_id), \
+         payment AS ( \
+             UPDATE payments SET state = $2, reason_code = $3, retry_at = $5, updated_at = $4 \
+             WHERE entitlement_id = $6 AND current_attempt = $7 RETURNING entitlement_id) \
+         INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
+         SELECT end_to_end_id, $2, $3, $4 FROM attempt",
+    )
+    .bind(facts.end_to_end_id.as_str())
+    .bind(state.as_str())
+    .bind(reason_code)
+    .bind(now)
+    .bind(retry_at)
+    .bind(&facts.entitlement_id)
+    .bind(i32::from(facts.attempt))
+    .execute(&mut *tx)
+    .await?;
+    let message = policy::outcome(
+        facts,
+        state,
+        reason_code,
+        &attempt.bank_id,
+        attempt.kind,
+        now,
+    );
+    let event = OutboxEvent::new(
+        Uuid::new_v4(),
+        topics::TRANSFER_OUTCOMES,
+        &facts.entitlement_id,
+        &message,
+    );
+    enqueue(tx, &event).await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct ResendRow {
+    entitlement_id: String,
+    decision_id: String,
+    benefit_month: i32,
+    list_id: String,
+    amount_dong: i64,
+    current_attempt: i32,
+    bank_id: String,
+    destination_kind: String,
+    destination_sealed: Vec<u8>,
+    holder_name: String,
+}
+
+/// Sends a new attempt of a payment to `destination` (or, when `None`, to where the last
+/// attempt went) and returns its end-to-end id.
+async fn resend(
+    tx: &mut PgConnection,
+    policy: &Policy,
+    row: ResendRow,
+    destination: Option<&Destination>,
+    now: DateTime<Utc>,
+) -> Result<EndToEndId, StoreError> {
+    let previous = Attempt::new(i64::from(row.current_attempt))
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    let next = previous
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("no attempt number left".into()))?;
+    let stored;
+    let destination = match destination {
+        Some(destination) => destination,
+        None => {
+            let kind = DestinationKind::from_stored(&row.destination_kind);
+            let number = policy.vault.open(&row.destination_sealed)?;
+            stored = Destination::parse(&row.bank_id, kind, &number, &row.holder_name)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?
+                .0;
+            &stored
+        }
+    };
+    let facts = AttemptFacts {
+        end_to_end_id: EndToEndId::derive(&row.entitlement_id, next),
+        entitlement_id: row.entitlement_id,
+        decision_id: row.decision_id,
+        benefit_month: u32::try_from(row.benefit_month).unwrap_or(0),
+        list_id: row.list_id,
+        amount_dong: row.amount_dong,
+        attempt: next.get(),
+    };
+    sqlx::query(
+        "UPDATE payments SET state = 'in_flight', current_attempt = $2, reason_code = '', \
+         retry_at = NULL, updated_at = $3 WHERE entitlement_id = $1",
+    )
+    .bind(&facts.entitlement_id)
+    .bind(i32::from(next.get()))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    send_attempt(tx, policy, &facts, destination, now).await?;
+    Ok(facts.end_to_end_id)
+}
+
+const RESEND_COLUMNS: &str = "p.entitlement_id, p.decision_id, p.benefit_month, p.list_id, \
+     p.amount_dong, p.current_attempt, t.bank_id, t.destination_kind, t.destination_sealed, \
+     t.holder_name FROM payments p JOIN transfers t \
+     ON t.entitlement_id = p.entitlement_id AND t.attempt = p.current_attempt";
+
+/// Sends the next attempt of up to `limit` payments whose retry is due; returns how many.
+pub async fn send_due_retries(
+    pool: &PgPool,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<ResendRow> = sqlx::query_as(&format!(
+        "SELECT {RESEND_COLUMNS} WHERE p.state = 'retrying' AND p.retry_at <= $1 \
+         ORDER BY p.retry_at LIMIT $2 FOR UPDATE OF p SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let count = rows.len();
+    for row in rows {
+        resend(&mut tx, policy, row, None, now).await?;
+    }
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// A list refused because its chunks did not all arrive in time.
+#[derive(Debug)]
+pub struct Overdue {
+    /// List id.
+    pub list_id: String,
+    /// Why, with the facts.
+    pub refusal: Refusal,
+}
+
+/// Refuses lists still incomplete `timeout` after their first chunk.
+pub async fn refuse_overdue_lists(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    timeout: std::time::Duration,
+) -> Result<Vec<Overdue>, StoreError> {
+    let cutoff = now - chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+        "SELECT l.list_id, l.chunk_count, \
+         (SELECT count(*) FROM list_chunks c WHERE c.list_id = l.list_id) \
+         FROM payment_lists l WHERE l.state = 'receiving' AND l.first_chunk_at <= $1 \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(cutoff)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut refused = Vec::with_capacity(rows.len());
+    for (list_id, expected, received) in rows {
+        let refusal = Refusal {
+            reason: RefusalReason::Incomplete,
+            detail: format!("{received} of {expected} chunks"),
+        };
+        refuse_list(&mut tx, &list_id, &refusal, now).await?;
+        refused.push(Overdue { list_id, refusal });
+    }
+    tx.commit().await?;
+    Ok(refused)
+}
+
+/// A correction as proposed.
+#[derive(Debug)]
+pub struct ProposedCorrection {
+    /// Decision whose destination it corrects.
+    pub decision_id: String,
+    /// The corrected destination.
+    pub destination: Destination,
+    /// Officer who proposed it.
+    pub proposed_by: String,
+    /// Its state as stored.
+    pub state: String,
+}
+
+/// Records a proposed correction and returns its id.
+pub async fn propose_correction(
+    pool: &PgPool,
+    vault: &Vault,
+    decision_id: &str,
+    destination: &Destination,
+    reason: &str,
+    officer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Uuid, StoreError> {
+    let correction_id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO account_corrections (correction_id, decision_id, bank_id, destination_kind, \
+         destination_sealed, destination_last4, holder_name, reason, proposed_by, proposed_at, \
+         state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'proposed')",
+    )
+    .bind(correction_id)
+    .bind(decision_id)
+    .bind(destination.bank().as_str())
+    .bind(destination.kind().as_str())
+    .bind(vault.seal(destination.number())?)
+    .bind(last4(destination.number()))
+    .bind(destination.holder_name())
+    .bind(reason)
+    .bind(officer_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(correction_id)
+}
+
+#[derive(sqlx::FromRow)]
+struct CorrectionRow {
+    decision_id: String,
+    bank_id: String,
+    destination_kind: String,
+    destination_sealed: Vec<u8>,
+    holder_name: String,
+    proposed_by: String,
+    state: String,
+}
+
+/// Locks a correction.
+pub async fn lock_correction(
+    tx: &mut PgConnection,
+    vault: &Vault,
+    correction_id: Uuid,
+) -> Result<Option<ProposedCorrection>, StoreError> {
+    let row: Option<CorrectionRow> = sqlx::query_as(
+        "SELECT decision_id, bank_id, destination_kind, destination_sealed, holder_name, \
+         proposed_by, state FROM account_corrections WHERE correction_id = $1 FOR UPDATE",
+    )
+    .bind(correction_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let number = vault.open(&row.destination_sealed)?;
+    let (destination, _) = Destination::parse(
+        &row.bank_id,
+        DestinationKind::from_stored(&row.destination_kind),
+        &number,
+        &row.holder_name,
+    )
+    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    Ok(Some(ProposedCorrection {
+        decision_id: row.decision_id,
+        destination,
+        proposed_by: row.proposed_by,
+        state: row.state,
+    }))
+}
+
+/// Records the checker's decision on a correction.
+pub async fn decide_correction(
+    tx: &mut PgConnection,
+    correction_id: Uuid,
+    state: &str,
+    officer_id: &str,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE account_corrections SET state = $2, decided_by = $3, decision_note = $4, \
+         decided_at = $5 WHERE correction_id = $1",
+    )
+    .bind(correction_id)
+    .bind(state)
+    .bind(officer_id)
+    .bind(note)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Sends a new attempt, to `destination`, of every parked payment of `decision_id` that a
+/// correction can help (not MD07: the beneficiary died); returns the new end-to-end ids.
+pub async fn resend_parked(
+    tx: &mut PgConnection,
+    policy: &Policy,
+    decision_id: &str,
+    destination: &Destination,
+    now: DateTime<Utc>,
+) -> Result<Vec<EndToEndId>, StoreError> {
+    let rows: Vec<ResendRow> = sqlx::query_as(&format!(
+        "SELECT {RESEND_COLUMNS} WHERE p.decision_id = $1 AND p.state = 'parked' \
+         AND p.reason_code <> 'MD07' ORDER BY p.entitlement_id FOR UPDATE OF p"
+    ))
+    .bind(decision_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sent = Vec::with_capacity(rows.len());
+    for row in rows {
+        sent.push(resend(tx, policy, row, Some(destination), now).await?);
+    }
+    Ok(sent)
+}
+
+/// One reconciliation row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ReconciliationRow {
+    /// List.
+    pub list_id: String,
+    /// Bank of the approved lines.
+    pub bank_id: String,
+    /// First day of the list's month.
+    pub month: NaiveDate,
+    /// Approved, count and đồng.
+    pub approved_count: i64,
+    /// Approved đồng.
+    pub approved_dong: i64,
+    /// Credited count.
+    pub credited_count: i64,
+    /// Credited đồng.
+    pub credited_dong: i64,
+    /// In flight (including waiting to retry) count.
+    pub in_flight_count: i64,
+    /// In flight đồng.
+    pub in_flight_dong: i64,
+    /// Parked count.
+    pub parked_count: i64,
+    /// Parked đồng.
+    pub parked_dong: i64,
+    /// Failed count.
+    pub failed_count: i64,
+    /// Failed đồng.
+    pub failed_dong: i64,
+}
+
+/// Reconciles accepted lists per list, approved bank and month; every filter is optional.
+pub async fn reconciliation(
+    pool: &PgPool,
+    list_id: Option<&str>,
+    bank_id: Option<&str>,
+    month: Option<NaiveDate>,
+) -> Result<Vec<ReconciliationRow>, StoreError> {
+    let rows = sqlx::query_as(
+        "SELECT a.list_id, a.bank_id, l.month, a.approved_count, a.approved_dong, \
+         count(*) FILTER (WHERE p.state = 'paid') AS credited_count, \
+         COALESCE(sum(p.amount_dong) FILTER (WHERE p.state = 'paid'), 0)::BIGINT AS credited_dong, \
+         count(*) FILTER (WHERE p.state IN ('in_flight', 'retrying')) AS in_flight_count, \
+         COALESCE(sum(p.amount_dong) FILTER (WHERE p.state IN ('in_flight', 'retrying')), 0)::BIGINT \
+             AS in_flight_dong, \
+         count(*) FILTER (WHERE p.state = 'parked') AS parked_count, \
+         COALESCE(sum(p.amount_dong) FILTER (WHERE p.state = 'parked'), 0)::BIGINT AS parked_dong, \
+         count(*) FILTER (WHERE p.state = 'failed') AS failed_count, \
+         COALESCE(sum(p.amount_dong) FILTER (WHERE p.state = 'failed'), 0)::BIGINT AS failed_dong \
+         FROM list_approvals a JOIN payment_lists l ON l.list_id = a.list_id \
+         LEFT JOIN payments p ON p.list_id = a.list_id AND p.approved_bank_id = a.bank_id \
+         WHERE ($1::TEXT IS NULL OR a.list_id = $1) AND ($2::TEXT IS NULL OR a.bank_id = $2) \
+           AND ($3::DATE IS NULL OR l.month = $3) \
+         GROUP BY a.list_id, a.bank_id, l.month, a.approved_count, a.approved_dong \
+         ORDER BY l.month, a.bank_id, a.list_id",
+    )
+    .bind(list_id)
+    .bind(bank_id)
+    .bind(month)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// A refused list as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RefusedRow {
+    /// List id.
+    pub list_id: String,
+    /// Province.
+    pub province: String,
+    /// Reason, as stored.
+    pub refusal_reason: String,
+    /// Facts.
+    pub refusal_detail: String,
+    /// When.
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Refused lists, newest first, `limit` from `offset`.
+pub async fn refused_lists(
+    pool: &PgPool,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<RefusedRow>, StoreError> {
+    let rows = sqlx::query_as(
+        "SELECT list_id, province, refusal_reason, refusal_detail, decided_at \
+         FROM payment_lists WHERE state = 'refused' \
+         ORDER BY decided_at DESC, list_id LIMIT $1 OFFSET $2",
+    )
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// A transfer as the API shows it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TransferRow {
+    /// End-to-end id.
+    pub end_to_end_id: String,
+    /// Entitlement.
+    pub entitlement_id: String,
+    /// Decision.
+    pub decision_id: String,
+    /// List.
+    pub list_id: String,
+    /// Attempt number.
+    pub attempt: i32,
+    /// Receiving bank.
+    pub bank_id: String,
+    /// Card or account, as stored.
+    pub destination_kind: String,
+    /// The sealed number; opened only for a bank file.
+    pub destination_sealed: Vec<u8>,
+    /// The number's last 4 digits, for officers.
+    pub destination_last4: String,
+    /// Holder's name.
+    pub holder_name: String,
+    /// Amount.
+    pub amount_dong: i64,
+    /// State, as stored.
+    pub state: String,
+    /// Latest reason code.
+    pub reason_code: String,
+}
+
+/// The transfer sent under `end_to_end_id`, if any.
+pub async fn transfer(
+    pool: &PgPool,
+    end_to_end_id: &str,
+) -> Result<Option<TransferRow>, StoreError> {
+    let row = sqlx::query_as(
+        "SELECT t.end_to_end_id, t.entitlement_id, p.decision_id, p.list_id, t.attempt, \
+         t.bank_id, t.destination_kind, t.destination_sealed, t.destination_last4, t.holder_name, \
+         t.amount_dong, \
+         t.state, t.reason_code FROM transfers t JOIN payments p USING (entitlement_id) \
+         WHERE t.end_to_end_id = $1",
+    )
+    .bind(end_to_end_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
+/// The states a transfer went through, oldest first: (state, reason code, when).
+pub async fn history(
+    pool: &PgPool,
+    end_to_end_id: &str,
+) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError> {
+    let rows = sqlx::query_as(
+        "SELECT state, reason_code, at FROM transfer_history WHERE end_to_end_id = $1 ORDER BY id",
+    )
+    .bind(end_to_end_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// The attempts of one list at one bank that the bank still has to execute.
+pub async fn batch(
+    pool: &PgPool,
+    list_id: &str,
+    bank_id: &str,
+) -> Result<Vec<TransferRow>, StoreError> {
+    let rows = sqlx::query_as(
+        "SELECT t.end_to_end_id, t.entitlement_id, p.decision_id, p.list_id, t.attempt, \
+         t.bank_id, t.destination_kind, t.destination_sealed, t.destination_last4, t.holder_name, \
+         t.amount_dong, \
+         t.state, t.reason_code FROM transfers t JOIN payments p USING (entitlement_id) \
+         WHERE p.list_id = $1 AND t.bank_id = $2 AND t.state = 'in_flight' \
+         ORDER BY t.end_to_end_id",
+    )
+    .bind(list_id)
+    .bind(bank_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}

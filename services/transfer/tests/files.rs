@@ -1,0 +1,178 @@
+//! ISO 20022 files on the real PostgreSQL: a bank batch written as pain.001, a bank's
+//! pain.002 applied once, and the transfer as an officer sees it.
+
+mod support;
+
+use contracts::common::v1::{Agency, Officer};
+use contracts::transfer::v1::{
+    ExportPaymentInitiationRequest, GetTransferRequest, ImportStatusReportHeader,
+    ImportStatusReportRequest, ImportStatusReportResponse, TransferStatus,
+    export_payment_initiation_response::Part as ExportPart,
+    import_status_report_request::Part as ImportPart,
+};
+use support::{BANK_A, Rig, WAIT, line, start, unique};
+
+fn pain_002(original_message_id: &str, statuses: &[(&str, &str, &str)]) -> String {
+    let mut transactions = String::new();
+    for (end_to_end_id, status, reason) in statuses {
+        let reason = if reason.is_empty() {
+            String::new()
+        } else {
+            format!("<StsRsnInf><Rsn><Cd>{reason}</Cd></Rsn></StsRsnInf>")
+        };
+        transactions.push_str(&format!(
+            "<TxInfAndSts><OrgnlEndToEndId>{end_to_end_id}</OrgnlEndToEndId>\
+             <TxSts>{status}</TxSts>{reason}</TxInfAndSts>"
+        ));
+    }
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"><CstmrPmtStsRpt>
+<GrpHdr><MsgId>BANKRPT1</MsgId><CreDtTm>2026-03-10T15:00:00+07:00</CreDtTm></GrpHdr>
+<OrgnlGrpInfAndSts><OrgnlMsgId>{original_message_id}</OrgnlMsgId>
+<OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId></OrgnlGrpInfAndSts>
+<OrgnlPmtInfAndSts><OrgnlPmtInfId>P1</OrgnlPmtInfId>{transactions}</OrgnlPmtInfAndSts>
+</CstmrPmtStsRpt></Document>"#
+    )
+}
+
+async fn import(rig: &Rig, xml: &str) -> anyhow::Result<ImportStatusReportResponse> {
+    let mut messages = vec![ImportStatusReportRequest {
+        part: Some(ImportPart::Header(ImportStatusReportHeader {
+            bank_id: BANK_A.into(),
+            source_name: "report.xml".into(),
+            officer: Some(Officer {
+                officer_id: "uploader".into(),
+                agency: Agency::SocialSecurity as i32,
+            }),
+        })),
+    }];
+    // Split mid-document, as a real upload would.
+    let (head, tail) = xml.split_at(xml.len() / 2);
+    for part in [head, tail] {
+        messages.push(ImportStatusReportRequest {
+            part: Some(ImportPart::XmlChunk(part.as_bytes().to_vec())),
+        });
+    }
+    Ok(rig
+        .client()
+        .await?
+        .import_status_report(futures::stream::iter(messages))
+        .await?
+        .into_inner())
+}
+
+#[tokio::test]
+async fn a_batch_goes_out_as_pain_001_and_the_bank_s_pain_002_applies_once() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let (first, second) = (unique("e"), unique("e"));
+    let list_id = unique("list");
+    rig.publish_list(&rig.signed_list(
+        &list_id,
+        vec![
+            line(&first, BANK_A, 6_000_000),
+            line(&second, BANK_A, 4_500_000),
+        ],
+        2,
+    ))
+    .await?;
+    let sent = rig.instructions(BANK_A, 2, WAIT).await?;
+    let id_of = |amount: i64| {
+        sent.iter()
+            .find(|(_, instruction)| instruction.amount_dong == amount)
+            .map(|(_, instruction)| instruction.end_to_end_id.clone())
+            .unwrap()
+    };
+    let (paid_id, parked_id) = (id_of(6_000_000), id_of(4_500_000));
+    let card_in_clear: bool = sqlx::query_scalar(
+        "SELECT bool_or(position(convert_to($1, 'UTF8') IN destination_sealed) > 0) FROM transfers",
+    )
+    .bind(support::CARD)
+    .fetch_one(&rig.pool)
+    .await?;
+    assert!(!card_in_clear, "card numbers are stored sealed");
+
+    let mut stream = rig
+        .client()
+        .await?
+        .export_payment_initiation(ExportPaymentInitiationRequest {
+            bank_id: BANK_A.into(),
+            list_id: list_id.clone(),
+        })
+        .await?
+        .into_inner();
+    let mut summary = None;
+    let mut xml = Vec::new();
+    while let Some(message) = stream.message().await? {
+        match message.part {
+            Some(ExportPart::Summary(found)) => summary = Some(found),
+            Some(ExportPart::XmlChunk(data)) => xml.extend(data),
+            None => {}
+        }
+    }
+    let summary = summary.expect("the summary comes first");
+    let xml = String::from_utf8(xml)?;
+    assert_eq!(summary.number_of_transactions, 2);
+    assert_eq!(summary.control_sum_dong, 10_500_000);
+    assert!(summary.message_id.len() <= 35);
+    assert!(xml.contains(&format!("<MsgId>{}</MsgId>", summary.message_id)));
+    assert!(xml.contains("<CtrlSum>10500000</CtrlSum>"));
+    assert!(xml.contains(&format!("<EndToEndId>{paid_id}</EndToEndId>")));
+    assert!(xml.contains(&format!("<EndToEndId>{parked_id}</EndToEndId>")));
+    assert!(xml.contains("<Nm>NGUYEN THI DAO</Nm>"));
+
+    let report = pain_002(
+        &summary.message_id,
+        &[
+            (&paid_id, "ACCC", ""),
+            (&parked_id, "RJCT", "AC04"),
+            ("UBUNKNOWN-001", "ACCC", ""),
+        ],
+    );
+    let applied = import(&rig, &report).await?;
+    assert_eq!(applied.original_message_id, summary.message_id);
+    assert_eq!(applied.statuses_read, 3);
+    assert_eq!(applied.statuses_applied, 2);
+    assert_eq!(
+        applied.unknown_end_to_end_ids,
+        vec!["UBUNKNOWN-001".to_owned()]
+    );
+    assert_eq!(rig.payment_state(&first).await?.as_deref(), Some("paid"));
+    assert_eq!(rig.payment_state(&second).await?.as_deref(), Some("parked"));
+
+    let again = import(&rig, &report).await?;
+    assert_eq!(again.statuses_applied, 0);
+    assert_eq!(again.statuses_ignored, 2);
+
+    let transfer = rig
+        .client()
+        .await?
+        .get_transfer(GetTransferRequest {
+            end_to_end_id: parked_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .transfer
+        .expect("the transfer");
+    assert_eq!(transfer.status, TransferStatus::Parked as i32);
+    assert_eq!(transfer.reason_code, "AC04");
+    let destination = transfer.bank_destination.expect("a destination");
+    assert!(destination.number.ends_with("0002"));
+    assert!(
+        !destination.number.contains(support::CARD),
+        "never the full number"
+    );
+    let history: Vec<i32> = transfer
+        .history
+        .iter()
+        .map(|change| change.status)
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            TransferStatus::InFlight as i32,
+            TransferStatus::Parked as i32
+        ]
+    );
+    Ok(())
+}

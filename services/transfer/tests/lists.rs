@@ -1,0 +1,130 @@
+//! Approved lists on the real broker and PostgreSQL: verified whole, paid once, each bank
+//! sent only its own payments.
+
+mod support;
+
+use chrono::Duration as ChronoDuration;
+use contracts::topics;
+use contracts::transfer::v1::RefusalReason;
+use support::{BANK_A, BANK_B, QUIET, WAIT, line, start, unique};
+
+#[tokio::test]
+async fn a_list_delivered_twice_creates_no_second_transfer() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let list_id = unique("list");
+    let chunks = rig.signed_list(
+        &list_id,
+        vec![
+            line(&unique("e"), BANK_A, 6_000_000),
+            line(&unique("e"), BANK_A, 18_500_000),
+            line(&unique("e"), BANK_A, 3_700_000),
+        ],
+        2,
+    );
+
+    rig.publish_list(&chunks).await?;
+    rig.publish_list(&chunks).await?;
+    rig.wait_processed(topics::PAYMENT_LISTS, 4).await?;
+
+    assert_eq!(rig.transfers_of_list(&list_id).await?, 3);
+    let sent = rig.instructions(BANK_A, 4, QUIET).await?;
+    assert_eq!(sent.len(), 3, "one instruction per line, not per delivery");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tampered_list_pays_nothing_and_is_recorded_as_refused() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let list_id = unique("list");
+    let mut chunks = rig.signed_list(
+        &list_id,
+        vec![
+            line(&unique("e"), BANK_A, 6_000_000),
+            line(&unique("e"), BANK_A, 6_000_000),
+        ],
+        2,
+    );
+    // Money moved from one line to another after signing: the totals still match.
+    chunks[0].lines[0].amount_dong -= 1_000_000;
+    chunks[0].lines[1].amount_dong += 1_000_000;
+
+    rig.publish_list(&chunks).await?;
+    rig.wait_processed(topics::PAYMENT_LISTS, 1).await?;
+
+    assert_eq!(rig.transfers_of_list(&list_id).await?, 0);
+    assert!(rig.instructions(BANK_A, 1, QUIET).await?.is_empty());
+    let refused = rig.refused_lists().await?;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].list_id, list_id);
+    assert_eq!(refused[0].reason, RefusalReason::HashMismatch as i32);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_list_missing_a_chunk_is_refused_once_its_time_is_up() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let list_id = unique("list");
+    let chunks = rig.signed_list(
+        &list_id,
+        vec![
+            line(&unique("e"), BANK_A, 6_000_000),
+            line(&unique("e"), BANK_A, 6_000_000),
+        ],
+        1,
+    );
+
+    rig.publish_list(&chunks[..1]).await?;
+    rig.wait_processed(topics::PAYMENT_LISTS, 1).await?;
+    rig.clock.advance(ChronoDuration::seconds(601));
+
+    let found = testkit::eventually(WAIT, || async {
+        Ok(!rig.refused_lists().await?.is_empty())
+    })
+    .await?;
+    assert!(found, "the incomplete list was not refused");
+    let refused = rig.refused_lists().await?;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].reason, RefusalReason::Incomplete as i32);
+    assert_eq!(refused[0].detail, "1 of 2 chunks");
+
+    // The late chunk changes nothing: the list stays refused and pays nothing.
+    rig.publish_list(&chunks[1..]).await?;
+    rig.wait_processed(topics::PAYMENT_LISTS, 2).await?;
+    assert_eq!(rig.transfers_of_list(&list_id).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_bank_s_topic_carries_only_its_own_payments() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let list_id = unique("list");
+    let chunks = rig.signed_list(
+        &list_id,
+        vec![
+            line(&unique("e"), BANK_A, 6_000_000),
+            line(&unique("e"), BANK_B, 5_000_000),
+            line(&unique("e"), BANK_A, 4_000_000),
+        ],
+        3,
+    );
+
+    rig.publish_list(&chunks).await?;
+
+    assert_eq!(rig.instructions(BANK_A, 2, WAIT).await?.len(), 2);
+    assert_eq!(rig.instructions(BANK_B, 1, WAIT).await?.len(), 1);
+    // Read again, asking for one more than expected: nothing else arrives on either topic.
+    let to_a = rig.instructions(BANK_A, 3, QUIET).await?;
+    let to_b = rig.instructions(BANK_B, 2, QUIET).await?;
+    assert_eq!(to_a.len(), 2);
+    assert_eq!(to_b.len(), 1);
+    for (bank, sent) in [(BANK_A, &to_a), (BANK_B, &to_b)] {
+        for (key, instruction) in sent {
+            assert_eq!(instruction.creditor_agent_bank_id, bank);
+            assert_eq!(key, &instruction.end_to_end_id);
+            assert!(instruction.end_to_end_id.len() <= 35);
+            assert_eq!(instruction.creditor_name, "NGUYEN THI DAO");
+        }
+    }
+    assert_eq!(to_b[0].1.amount_dong, 5_000_000);
+    Ok(())
+}

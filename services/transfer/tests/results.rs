@@ -1,0 +1,274 @@
+//! Banks' answers on the real broker and PostgreSQL: applied once, announced once, parked
+//! payments paid again after a confirmed correction, timeouts retried.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::Duration as ChronoDuration;
+use contracts::bank::v1::TransactionStatus;
+use contracts::common::v1::{Agency, BankDestination, DestinationKind, Officer};
+use contracts::topics;
+use contracts::transfer::v1::{
+    ConfirmAccountCorrectionRequest, GetReconciliationRequest, ProposeAccountCorrectionRequest,
+    TransferOutcome, TransferStatus,
+};
+use prost::Message as _;
+use rdkafka::Message as _;
+use support::{BANK_A, BANK_B, QUIET, Rig, WAIT, line, start, unique};
+
+/// Outcomes published so far, reading for at most `within` until `count` arrived.
+async fn outcomes(
+    rig: &Rig,
+    count: usize,
+    within: Duration,
+) -> anyhow::Result<Vec<(String, TransferOutcome)>> {
+    let messages =
+        testkit::read_topic(&rig.topics.name(topics::TRANSFER_OUTCOMES), count, within).await?;
+    let mut decoded = Vec::new();
+    for message in messages {
+        decoded.push((
+            testkit::key_of(&message).unwrap_or_default(),
+            TransferOutcome::decode(message.payload().unwrap_or_default())?,
+        ));
+    }
+    Ok(decoded)
+}
+
+fn officer(id: &str) -> Option<Officer> {
+    Some(Officer {
+        officer_id: id.into(),
+        agency: Agency::SocialSecurity as i32,
+    })
+}
+
+#[tokio::test]
+async fn a_credit_delivered_twice_marks_paid_and_publishes_one_outcome() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let entitlement = unique("e");
+    let list_id = unique("list");
+    rig.publish_list(&rig.signed_list(&list_id, vec![line(&entitlement, BANK_A, 6_000_000)], 1))
+        .await?;
+    let sent = rig.instructions(BANK_A, 1, WAIT).await?;
+    let end_to_end_id = sent[0].1.end_to_end_id.clone();
+
+    rig.publish_result(&end_to_end_id, BANK_A, TransactionStatus::Accc, "")
+        .await?;
+    rig.publish_result(&end_to_end_id, BANK_A, TransactionStatus::Accc, "")
+        .await?;
+    rig.wait_processed(topics::BANK_RESULTS, 2).await?;
+
+    assert_eq!(
+        rig.payment_state(&entitlement).await?.as_deref(),
+        Some("paid")
+    );
+    let published = outcomes(&rig, 2, QUIET).await?;
+    assert_eq!(published.len(), 1, "one state change, one outcome");
+    let (key, outcome) = &published[0];
+    assert_eq!(key, &entitlement);
+    assert_eq!(outcome.status, TransferStatus::Paid as i32);
+    assert_eq!(outcome.end_to_end_id, end_to_end_id);
+    assert_eq!(outcome.amount_dong, 6_000_000);
+    assert_eq!(outcome.list_id, list_id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_account_corrected_by_a_second_officer_is_credited_once_and_reconciles()
+-> anyhow::Result<()> {
+    let rig = start().await?;
+    let (good, wrong) = (unique("e"), unique("e"));
+    let list_id = unique("list");
+    rig.publish_list(&rig.signed_list(
+        &list_id,
+        vec![
+            line(&good, BANK_A, 6_000_000),
+            line(&wrong, BANK_A, 4_500_000),
+        ],
+        2,
+    ))
+    .await?;
+    let sent = rig.instructions(BANK_A, 2, WAIT).await?;
+    let id_of = |amount: i64| {
+        sent.iter()
+            .find(|(_, instruction)| instruction.amount_dong == amount)
+            .map(|(_, instruction)| instruction.end_to_end_id.clone())
+            .unwrap()
+    };
+    rig.publish_result(&id_of(6_000_000), BANK_A, TransactionStatus::Accc, "")
+        .await?;
+    rig.publish_result(&id_of(4_500_000), BANK_A, TransactionStatus::Rjct, "AC01")
+        .await?;
+    rig.wait_payment_state(&wrong, "parked").await?;
+
+    let mut client = rig.client().await?;
+    let proposal = client
+        .propose_account_correction(ProposeAccountCorrectionRequest {
+            decision_id: format!("decision-{wrong}"),
+            bank_destination: Some(BankDestination {
+                bank_id: BANK_B.into(),
+                kind: DestinationKind::Account as i32,
+                number: "1234567890".into(),
+                holder_name: "Nguyễn Thị Đào".into(),
+            }),
+            reason: "AC01 from the bank; new account seen on the passbook".into(),
+            officer: officer("maker"),
+        })
+        .await?
+        .into_inner();
+    let same_officer = client
+        .confirm_account_correction(ConfirmAccountCorrectionRequest {
+            correction_id: proposal.correction_id.clone(),
+            officer: officer("maker"),
+        })
+        .await;
+    assert_eq!(
+        same_officer.unwrap_err().code(),
+        tonic::Code::PermissionDenied
+    );
+    let confirmed = client
+        .confirm_account_correction(ConfirmAccountCorrectionRequest {
+            correction_id: proposal.correction_id,
+            officer: officer("checker"),
+        })
+        .await?
+        .into_inner();
+
+    assert_eq!(confirmed.resent_end_to_end_ids.len(), 1);
+    let resent = &confirmed.resent_end_to_end_ids[0];
+    assert_ne!(resent, &id_of(4_500_000));
+    let to_b = rig.instructions(BANK_B, 1, WAIT).await?;
+    assert_eq!(&to_b[0].1.end_to_end_id, resent);
+    assert_eq!(to_b[0].1.creditor_account, "1234567890");
+
+    rig.publish_result(resent, BANK_B, TransactionStatus::Accc, "")
+        .await?;
+    rig.publish_result(resent, BANK_B, TransactionStatus::Accc, "")
+        .await?;
+    rig.wait_processed(topics::BANK_RESULTS, 4).await?;
+
+    assert_eq!(rig.payment_state(&wrong).await?.as_deref(), Some("paid"));
+    let credited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM transfers WHERE entitlement_id = $1 AND state = 'paid'",
+    )
+    .bind(&wrong)
+    .fetch_one(&rig.pool)
+    .await?;
+    assert_eq!(credited, 1);
+    let rows = client
+        .get_reconciliation(GetReconciliationRequest {
+            list_id: list_id.clone(),
+            ..GetReconciliationRequest::default()
+        })
+        .await?
+        .into_inner()
+        .rows;
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.approved_dong, 10_500_000);
+    assert_eq!(row.credited_dong, 10_500_000);
+    assert_eq!(row.credited_count, 2);
+    assert_eq!(row.parked_dong + row.in_flight_dong + row.failed_dong, 0);
+    assert_eq!(row.difference_dong, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deceased_beneficiary_is_parked_announced_and_never_resent() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let entitlement = unique("e");
+    rig.publish_list(&rig.signed_list(
+        &unique("list"),
+        vec![line(&entitlement, BANK_A, 6_000_000)],
+        1,
+    ))
+    .await?;
+    let sent = rig.instructions(BANK_A, 1, WAIT).await?;
+
+    rig.publish_result(
+        &sent[0].1.end_to_end_id,
+        BANK_A,
+        TransactionStatus::Rjct,
+        "MD07",
+    )
+    .await?;
+    rig.wait_payment_state(&entitlement, "parked").await?;
+
+    let published = outcomes(&rig, 1, WAIT).await?;
+    assert_eq!(published[0].1.status, TransferStatus::Parked as i32);
+    assert_eq!(published[0].1.reason_code, "MD07");
+    assert_eq!(
+        published[0].1.decision_id,
+        format!("decision-{entitlement}")
+    );
+
+    let mut client = rig.client().await?;
+    let proposal = client
+        .propose_account_correction(ProposeAccountCorrectionRequest {
+            decision_id: format!("decision-{entitlement}"),
+            bank_destination: Some(BankDestination {
+                bank_id: BANK_A.into(),
+                kind: DestinationKind::Account as i32,
+                number: "1234567890".into(),
+                holder_name: "Nguyễn Thị Đào".into(),
+            }),
+            reason: "family asks".into(),
+            officer: officer("maker"),
+        })
+        .await?
+        .into_inner();
+    let confirmed = client
+        .confirm_account_correction(ConfirmAccountCorrectionRequest {
+            correction_id: proposal.correction_id,
+            officer: officer("checker"),
+        })
+        .await?
+        .into_inner();
+    assert!(confirmed.resent_end_to_end_ids.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried_under_a_new_attempt_after_the_backoff() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let entitlement = unique("e");
+    rig.publish_list(&rig.signed_list(
+        &unique("list"),
+        vec![line(&entitlement, BANK_A, 6_000_000)],
+        1,
+    ))
+    .await?;
+    let first = rig.instructions(BANK_A, 1, WAIT).await?[0]
+        .1
+        .end_to_end_id
+        .clone();
+
+    rig.publish_result(&first, BANK_A, TransactionStatus::Rjct, "AB05")
+        .await?;
+    rig.wait_payment_state(&entitlement, "retrying").await?;
+    assert!(
+        rig.instructions(BANK_A, 2, QUIET).await?.len() == 1,
+        "no retry before the backoff"
+    );
+    rig.clock.advance(ChronoDuration::seconds(61));
+
+    let sent = rig.instructions(BANK_A, 2, WAIT).await?;
+    assert_eq!(sent.len(), 2);
+    let second = sent[1].1.end_to_end_id.clone();
+    assert_ne!(second, first);
+    assert!(second.ends_with("-002"));
+    // A late answer to the timed-out attempt changes nothing; the new one pays.
+    rig.publish_result(&first, BANK_A, TransactionStatus::Accc, "")
+        .await?;
+    rig.publish_result(&second, BANK_A, TransactionStatus::Accc, "")
+        .await?;
+    rig.wait_payment_state(&entitlement, "paid").await?;
+    let paid: Vec<String> = sqlx::query_scalar(
+        "SELECT end_to_end_id FROM transfers WHERE entitlement_id = $1 AND state = 'paid'",
+    )
+    .bind(&entitlement)
+    .fetch_all(&rig.pool)
+    .await?;
+    assert_eq!(paid, vec![second]);
+    Ok(())
+}

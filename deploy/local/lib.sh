@@ -525,10 +525,41 @@ cargo_profile_args() {
 
 stop_services() {
     local entry name
+    stop_pidfile bank-simulator bank-simulator 10
     for entry in "${SERVICES[@]}"; do
         name="${entry%%:*}"
         stop_pidfile "$name" "$name" 30
     done
+}
+
+# config_env NAME: the NAME_CONFIG=FILE assignment that points a program at its local-stack
+# configuration file deploy/local/NAME.toml (the programs read <NAME>_CONFIG, uppercased with
+# dashes as underscores); a harmless assignment when there is no such file.
+config_env() {
+    local name="$1" variable file
+    variable="$(printf '%s' "$name" | tr 'a-z-' 'A-Z_')_CONFIG"
+    file="$DEPLOY_DIR/$name.toml"
+    if [[ -f "$file" ]]; then
+        printf '%s=%s' "$variable" "$file"
+    else
+        printf 'BENEFIT_NO_CONFIG_FOR=%s' "$name"
+    fi
+}
+
+# start_simulator: the bank simulator, which answers every bank's instructions on Kafka. It
+# serves no health endpoint; it counts as up when it is still running a moment after start.
+start_simulator() {
+    local bin pid
+    bin="$REPO/target/$(profile_dir)/bank-simulator"
+    [[ -x "$bin" ]] || die "$bin not found; did cargo build --bins build it?"
+    log "starting bank-simulator"
+    pid="$(cd "$REPO" && start_background bank-simulator env "$(config_env bank-simulator)" "$bin")"
+    sleep 1
+    if ! kill -0 "$pid" 2>/dev/null; then
+        show_log_tail "$LOG_DIR/bank-simulator.log"
+        die "bank-simulator exited at start"
+    fi
+    log "bank-simulator is running"
 }
 
 # start_service NAME GRPC_PORT METRICS_PORT: migrates, starts, waits for /health.
@@ -544,12 +575,12 @@ start_service() {
     done
     mkdir -p "$LOG_DIR"
     log "migrating $name"
-    if ! (cd "$REPO" && "$bin" migrate) >>"$LOG_DIR/$name.log" 2>&1; then
+    if ! (cd "$REPO" && env "$(config_env "$name")" "$bin" migrate) >>"$LOG_DIR/$name.log" 2>&1; then
         show_log_tail "$LOG_DIR/$name.log"
         die "$name migrate failed"
     fi
     log "starting $name"
-    pid="$(cd "$REPO" && start_background "$name" "$bin")"
+    pid="$(cd "$REPO" && start_background "$name" env "$(config_env "$name")" "$bin")"
     deadline=$((SECONDS + 60))
     until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$metrics/health" 2>/dev/null; do
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -580,6 +611,9 @@ print_summary() {
             printf '%-12s %-18s %-36s %-8s %s\n' "$name" "127.0.0.1:$grpc" \
                 "http://127.0.0.1:$metrics/metrics" "$pid" ".local/log/$name.log"
         done
+        pid="$(pidfile_pid bank-simulator bank-simulator || echo '-')"
+        printf '%-12s %-18s %-36s %-8s %s\n' bank-sim "(Kafka only)" "-" "$pid" \
+            ".local/log/bank-simulator.log"
     fi
     printf '\nDatabase: postgres://<service>:<service>@%s:%s/benefit (admin: postgres/postgres)\n' \
         "$PG_HOST" "$PG_PORT"

@@ -35,5 +35,6 @@ for entry in "${SERVICES[@]}"; do
     IFS=: read -r name grpc metrics <<<"$entry"
     start_service "$name" "$grpc" "$metrics"
 done
+start_simulator
 
 print_summary 1

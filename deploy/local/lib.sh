@@ -562,6 +562,23 @@ start_simulator() {
     log "bank-simulator is running"
 }
 
+# seed_demo: imports the contribution histories of a small synthetic population (fixed seed)
+# through the eligibility service's real import path, once per data directory.
+seed_demo() {
+    local marker="$LOCAL_DIR/demo/.imported" bin_dir
+    bin_dir="$REPO/target/$(profile_dir)"
+    if [[ -f "$marker" ]]; then
+        log "demo data already imported (.local/demo)"
+        return
+    fi
+    log "generating 200 synthetic people (.local/demo) and importing their contributions"
+    "$bin_dir/population" --people 200 --seed 2026 --out "$LOCAL_DIR/demo" ||
+        die "population generator failed"
+    "$bin_dir/eligibility" import "$LOCAL_DIR/demo/contributions.csv" --header ||
+        die "demo contribution import failed"
+    touch "$marker"
+}
+
 # start_service NAME GRPC_PORT METRICS_PORT: migrates, starts, waits for /health.
 start_service() {
     local name="$1" grpc="$2" metrics="$3" bin pid deadline port

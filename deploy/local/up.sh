@@ -36,5 +36,6 @@ for entry in "${SERVICES[@]}"; do
     start_service "$name" "$grpc" "$metrics"
 done
 start_simulator
+seed_demo
 
 print_summary 1

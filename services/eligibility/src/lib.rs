@@ -7,7 +7,7 @@ pub mod domain;
 mod events;
 mod events_out;
 mod grpc;
-mod import;
+pub mod import;
 mod lifecycle;
 pub mod store;
 mod wire;

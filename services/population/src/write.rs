@@ -30,14 +30,14 @@ pub fn write_csv(people: impl Iterator<Item = Person>, directory: &Path) -> anyh
         "reemployed_from",
         "duplicate_of",
     ])?;
+    // The eligibility service's import format (`eligibility import FILE --header`).
     contributions_csv.write_record([
-        "citizen_id",
         "social_insurance_number",
+        "citizen_id",
         "employer_id",
         "month",
         "salary_dong",
-        "contract",
-        "contract_months",
+        "contract_type",
         "region",
     ])?;
     let mut count = 0;
@@ -77,18 +77,13 @@ pub fn write_csv(people: impl Iterator<Item = Person>, directory: &Path) -> anyh
         // A duplicate is a second registration, not a second working life.
         if person.duplicate_of.is_none() {
             for contribution in &person.contributions {
-                let (contract, months) = match contribution.contract {
-                    Contract::Indefinite => ("indefinite", String::new()),
-                    Contract::FixedTerm(months) => ("fixed_term", months.to_string()),
-                };
                 contributions_csv.write_record([
-                    person.citizen_id.as_str(),
                     person.social_insurance_number.as_str(),
+                    person.citizen_id.as_str(),
                     contribution.employer_id.as_str(),
                     &contribution.month.format("%Y-%m").to_string(),
                     &contribution.salary_dong.to_string(),
-                    contract,
-                    &months,
+                    contract_type(contribution.contract),
                     &contribution.region.to_string(),
                 ])?;
             }
@@ -98,4 +93,43 @@ pub fn write_csv(people: impl Iterator<Item = Person>, directory: &Path) -> anyh
     people_csv.flush()?;
     contributions_csv.flush()?;
     Ok(count)
+}
+
+/// The import's contract types: fixed terms under 12 months are the law's short contracts.
+fn contract_type(contract: Contract) -> &'static str {
+    match contract {
+        Contract::Indefinite => "indefinite",
+        Contract::FixedTerm(months) if months < 12 => "short_term",
+        Contract::FixedTerm(_) => "fixed_term",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Spec, generate};
+
+    #[test]
+    fn every_contribution_row_is_accepted_by_the_eligibility_import() {
+        let directory = std::env::temp_dir().join(format!("population-{}", std::process::id()));
+        let spec = Spec::new(
+            300,
+            7,
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 15).unwrap(),
+        );
+        write_csv(generate(&spec), &directory).unwrap();
+
+        let mut reader = csv::Reader::from_path(directory.join("contributions.csv")).unwrap();
+        let mut rows = 0;
+        for (index, record) in reader.records().enumerate() {
+            let record = record.unwrap();
+            let line = index as u64 + 2;
+            if let Err(bad) = eligibility::import::parse_row(line, &record) {
+                panic!("line {line} refused: {bad:?}");
+            }
+            rows += 1;
+        }
+        std::fs::remove_dir_all(&directory).unwrap();
+        assert!(rows > 300, "every person has contribution months");
+    }
 }

@@ -14,11 +14,17 @@
 //!   `AC06`, `BE01` (wrong or unusable account: parked until corrected), `MD07` (beneficiary
 //!   deceased), `AB05`/`AB06` (timeout: paid again under a new end-to-end id).
 //!
+//! Banks that take files get a pain.001.001.09 batch and answer with a pain.002.001.10 status
+//! report naming each `OrgnlEndToEndId` with its `TxSts` and `StsRsnInf/Rsn/Cd`;
+//! [`files::answer_pain_001`] does that here, and `bank-simulator answer-file <pain.001>
+//! <pain.002>` runs it on a file.
+//!
 //! This simulator answers every instruction of its configured banks after a delay, with an
 //! outcome drawn from configured shares. The draw depends only on the seed and the
 //! end-to-end id, so the same seed gives the same outcomes whatever the order of arrival.
 
 mod config;
+pub mod files;
 
 use std::time::Duration;
 
@@ -56,6 +62,14 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// The ISO 20022 TxSts code of the answer.
+    pub fn status_code(self) -> &'static str {
+        match self {
+            Answer::Credited => "ACCC",
+            Answer::Rejected(_) => "RJCT",
+        }
+    }
+
     /// The ISO 20022 status and reason of the answer.
     pub fn status_and_reason(self) -> (TransactionStatus, &'static str) {
         match self {

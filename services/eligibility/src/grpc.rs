@@ -19,7 +19,11 @@ use crate::store::persons::{self, NewPerson};
 use crate::store::rates::{self, CurrentRates};
 use crate::wire;
 
-/// The EligibilityService implementation; RPCs not listed answer UNIMPLEMENTED.
+/// The EligibilityService implementation.
+///
+/// SetRate answers UNIMPLEMENTED: regime rules take effect as a whole set from a termination
+/// date, so a single rate cannot be changed from a date without a new set; operators change
+/// them in the `regime_rules` table.
 pub struct Api {
     pool: PgPool,
     clock: SharedClock,

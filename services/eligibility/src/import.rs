@@ -10,6 +10,8 @@ use contracts::eligibility::v1 as pb;
 use futures::{Stream, StreamExt};
 use serving::ApiError;
 use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::domain::ids::SocialInsuranceNumber;
@@ -111,7 +113,6 @@ pub fn parse_row(line: u64, record: &csv::StringRecord) -> Result<ContributionRo
 /// Counts and batches of one import.
 struct Progress {
     import_id: Uuid,
-    at: DateTime<Utc>,
     lines_done: u64,
     skip_header: bool,
     rows_read: u64,
@@ -163,17 +164,51 @@ impl Progress {
         let newlines = complete_lines.iter().filter(|byte| **byte == b'\n').count();
         self.lines_done += u64::try_from(newlines).unwrap_or(u64::MAX);
     }
+}
 
-    async fn flush(&mut self, pool: &PgPool) -> Result<(), ApiError> {
-        if self.batch.is_empty() {
-            return Ok(());
+/// Inserts batches on its own task, so parsing the next batch overlaps loading this one.
+struct Loader {
+    sender: mpsc::Sender<Vec<ContributionRow>>,
+    task: JoinHandle<Result<u64, ApiError>>,
+}
+
+impl Loader {
+    fn start(pool: PgPool, source: String, at: DateTime<Utc>) -> Self {
+        // Two batches in flight bound the memory an import holds.
+        let (sender, mut receiver) = mpsc::channel::<Vec<ContributionRow>>(2);
+        let task = tokio::spawn(async move {
+            let mut loaded = 0;
+            while let Some(batch) = receiver.recv().await {
+                let mut conn = pool.acquire().await?;
+                loaded += contribution_store::insert_batch(&mut conn, &batch, &source, at).await?;
+            }
+            Ok(loaded)
+        });
+        Self { sender, task }
+    }
+
+    /// Hands over the rows parsed so far; a failed loader stops the import with its error.
+    async fn load(self, progress: &mut Progress) -> Result<Self, ApiError> {
+        if progress.batch.is_empty() {
+            return Ok(self);
         }
-        let mut conn = pool.acquire().await?;
-        let source = self.import_id.to_string();
-        self.rows_loaded +=
-            contribution_store::insert_batch(&mut conn, &self.batch, &source, self.at).await?;
-        self.batch.clear();
-        Ok(())
+        let batch = std::mem::take(&mut progress.batch);
+        if self.sender.send(batch).await.is_ok() {
+            return Ok(self);
+        }
+        Err(self
+            .finish()
+            .await
+            .err()
+            .unwrap_or_else(|| ApiError::Internal("contribution loader stopped early".into())))
+    }
+
+    /// Waits for every batch handed over and returns how many rows were new.
+    async fn finish(self) -> Result<u64, ApiError> {
+        drop(self.sender);
+        self.task
+            .await
+            .map_err(|error| ApiError::Internal(format!("contribution loader failed: {error}")))?
     }
 }
 
@@ -197,7 +232,6 @@ where
     let officer = wire::officer("header.officer", header.officer.as_ref())?;
     let mut progress = Progress {
         import_id: Uuid::now_v7(),
-        at,
         lines_done: 0,
         skip_header: header.has_header_row,
         rows_read: 0,
@@ -206,6 +240,7 @@ where
         bad_rows: Vec::new(),
         batch: Vec::new(),
     };
+    let mut loader = Loader::start(pool.clone(), progress.import_id.to_string(), at);
     let mut pending: Vec<u8> = Vec::new();
     while let Some(message) = stream.next().await {
         let message =
@@ -220,7 +255,7 @@ where
                     pending = rest;
                 }
                 if progress.batch.len() >= BATCH_ROWS {
-                    progress.flush(pool).await?;
+                    loader = loader.load(&mut progress).await?;
                 }
             }
             _ => {
@@ -235,7 +270,8 @@ where
         pending.push(b'\n');
         progress.parse(&pending);
     }
-    progress.flush(pool).await?;
+    loader = loader.load(&mut progress).await?;
+    progress.rows_loaded = loader.finish().await?;
     sqlx::query(
         "INSERT INTO contribution_imports (import_id, source_name, officer_id, started_at, \
          rows_read, rows_loaded, rows_rejected) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -312,7 +348,6 @@ mod tests {
     fn rows_spanning_chunks_keep_their_line_numbers() {
         let mut progress = Progress {
             import_id: Uuid::nil(),
-            at: DateTime::<Utc>::MIN_UTC,
             lines_done: 0,
             skip_header: true,
             rows_read: 0,

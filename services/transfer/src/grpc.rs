@@ -29,7 +29,7 @@ use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::domain::bank::{BankId, Destination, DestinationKind};
+use crate::domain::bank::{BankError, BankId, Destination, DestinationKind};
 use crate::domain::end_to_end::EndToEndId;
 use crate::domain::list::RefusalReason;
 use crate::iso20022::{self, CreditTransfer, PaymentInitiation};
@@ -114,6 +114,18 @@ fn batch_id(list_id: &str, bank_id: &str, now: DateTime<Utc>) -> String {
     BASE32_NOPAD.encode(&hasher.finalize()[..15])
 }
 
+/// The request field a destination error is about.
+fn destination_field(error: &BankError) -> &'static str {
+    match error {
+        BankError::BankIdShape | BankError::UnknownBank(_) => "bank_destination.bank_id",
+        BankError::KindUnset => "bank_destination.kind",
+        BankError::HolderNameMissing => "bank_destination.holder_name",
+        BankError::NonDigit | BankError::CardLength(_) | BankError::AccountLength(_) => {
+            "bank_destination.number"
+        }
+    }
+}
+
 fn correction_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::invalid("correction_id", "must be a UUID"))
 }
@@ -160,22 +172,9 @@ impl TransferService for Api {
             Ok(WireKind::Account) => Some(DestinationKind::Account),
             _ => None,
         };
-        let (destination, warnings) = Destination::parse(
-            &wire.bank_id,
-            kind,
-            &wire.number,
-            &wire.holder_name,
-        )
-        .map_err(|error| {
-            let field = match error {
-                crate::domain::bank::BankError::BankIdShape
-                | crate::domain::bank::BankError::UnknownBank(_) => "bank_destination.bank_id",
-                crate::domain::bank::BankError::KindUnset => "bank_destination.kind",
-                crate::domain::bank::BankError::HolderNameMissing => "bank_destination.holder_name",
-                _ => "bank_destination.number",
-            };
-            ApiError::invalid(field, error.to_string())
-        })?;
+        let (destination, warnings) =
+            Destination::parse(&wire.bank_id, kind, &wire.number, &wire.holder_name)
+                .map_err(|error| ApiError::invalid(destination_field(&error), error.to_string()))?;
         let now = self.policy.clock.now();
         let correction_id = store::propose_correction(
             &self.pool,
@@ -324,7 +323,11 @@ impl TransferService for Api {
         request: Request<ListRefusedListsRequest>,
     ) -> Result<Response<ListRefusedListsResponse>, Status> {
         let request = request.into_inner();
-        let page_size = i64::from(request.page_size.clamp(1, 500));
+        // 0 asks for the default page.
+        let page_size = match request.page_size {
+            0 => 50,
+            size => i64::from(size.min(500)),
+        };
         let offset = if request.page_token.is_empty() {
             0
         } else {

@@ -32,6 +32,8 @@ pub type App = serving::App;
 
 /// Connects, migrates, binds the ports and assembles the workers.
 pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupError> {
+    // `Config::validate` refuses a bad vault key at load; this catches a config built in
+    // code. `StartupError` has no configuration variant, so it travels as sqlx's.
     let policy = policy::Policy::from_config(&config, clock).map_err(|error| {
         StartupError::Database(sqlx::Error::Configuration(
             format!("vault.key: {error}").into(),

@@ -176,3 +176,50 @@ async fn a_batch_goes_out_as_pain_001_and_the_bank_s_pain_002_applies_once() -> 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_pain_001_answered_by_the_bank_simulator_pays_every_line() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let entitlements = [unique("e"), unique("e"), unique("e")];
+    let list_id = unique("list");
+    let lines = entitlements
+        .iter()
+        .map(|entitlement| line(entitlement, BANK_A, 3_700_000))
+        .collect();
+    rig.publish_list(&rig.signed_list(&list_id, lines, 3))
+        .await?;
+    rig.instructions(BANK_A, 3, WAIT).await?;
+
+    let mut stream = rig
+        .client()
+        .await?
+        .export_payment_initiation(ExportPaymentInitiationRequest {
+            bank_id: BANK_A.into(),
+            list_id,
+        })
+        .await?
+        .into_inner();
+    let mut xml = Vec::new();
+    while let Some(message) = stream.message().await? {
+        if let Some(ExportPart::XmlChunk(data)) = message.part {
+            xml.extend(data);
+        }
+    }
+    let report = bank_simulator::files::answer_pain_001(
+        &String::from_utf8(xml)?,
+        1,
+        &bank_simulator::Shares::default(),
+        "SIMREPORT1",
+        "2026-03-10T15:00:00+07:00",
+    )?;
+    let applied = import(&rig, &report).await?;
+
+    assert_eq!(applied.statuses_applied, 3);
+    for entitlement in &entitlements {
+        assert_eq!(
+            rig.payment_state(entitlement).await?.as_deref(),
+            Some("paid")
+        );
+    }
+    Ok(())
+}

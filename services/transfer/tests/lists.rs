@@ -57,6 +57,31 @@ async fn a_tampered_list_pays_nothing_and_is_recorded_as_refused() -> anyhow::Re
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].list_id, list_id);
     assert_eq!(refused[0].reason, RefusalReason::HashMismatch as i32);
+    let metrics = rig.metrics().await?;
+    assert!(
+        metrics.contains(r#"transfer_refused_lists_total{reason="hash_mismatch"}"#),
+        "the refusal is counted for alerting"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_list_with_a_forged_signature_pays_nothing() -> anyhow::Result<()> {
+    let mut rig = start().await?;
+    let list_id = unique("list");
+    let trusted = rig.key.clone();
+    // The forger signs a list of its own making with a key transfer does not trust.
+    rig.key = ed25519_dalek::SigningKey::from_bytes(&[13u8; 32]);
+    let chunks = rig.signed_list(&list_id, vec![line(&unique("e"), BANK_A, 60_000_000)], 1);
+    rig.key = trusted;
+
+    rig.publish_list(&chunks).await?;
+    rig.wait_processed(topics::PAYMENT_LISTS, 1).await?;
+
+    assert_eq!(rig.transfers_of_list(&list_id).await?, 0);
+    let refused = rig.refused_lists().await?;
+    assert_eq!(refused[0].list_id, list_id);
+    assert_eq!(refused[0].reason, RefusalReason::BadSignature as i32);
     Ok(())
 }
 

@@ -272,3 +272,53 @@ async fn a_timeout_is_retried_under_a_new_attempt_after_the_backoff() -> anyhow:
     assert_eq!(paid, vec![second]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_correction_to_an_unknown_bank_is_refused_and_a_luhn_failure_only_warns()
+-> anyhow::Result<()> {
+    let rig = start().await?;
+    let mut client = rig.client().await?;
+    let propose =
+        |bank: &str, kind: DestinationKind, number: &str| ProposeAccountCorrectionRequest {
+            decision_id: "decision-1".into(),
+            bank_destination: Some(BankDestination {
+                bank_id: bank.into(),
+                kind: kind as i32,
+                number: number.into(),
+                holder_name: "Trần Văn Bình".into(),
+            }),
+            reason: "bank reported AC01".into(),
+            officer: officer("maker"),
+        };
+
+    let unknown = client
+        .propose_account_correction(propose("970499", DestinationKind::Card, support::CARD))
+        .await
+        .unwrap_err();
+    let short = client
+        .propose_account_correction(propose(BANK_A, DestinationKind::Account, "12345"))
+        .await
+        .unwrap_err();
+    let luhn = client
+        .propose_account_correction(propose(
+            BANK_A,
+            DestinationKind::Card,
+            "9704360000000000003",
+        ))
+        .await?
+        .into_inner();
+
+    assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
+    assert!(unknown.message().starts_with("bank_destination.bank_id"));
+    assert_eq!(short.code(), tonic::Code::InvalidArgument);
+    assert!(short.message().starts_with("bank_destination.number"));
+    assert_eq!(
+        luhn.warnings,
+        vec!["card number fails the Luhn check".to_owned()]
+    );
+    let proposed: i64 = sqlx::query_scalar("SELECT count(*) FROM account_corrections")
+        .fetch_one(&rig.pool)
+        .await?;
+    assert_eq!(proposed, 1, "refused proposals change nothing");
+    Ok(())
+}

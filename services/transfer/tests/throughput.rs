@@ -48,6 +48,16 @@ async fn throughput_of_lists_to_instructions_and_results_to_outcomes() -> anyhow
     .await?;
     assert!(published);
     let lists_elapsed = started.elapsed();
+    let (written, relayed): (f64, f64) = sqlx::query_as(
+        "SELECT EXTRACT(EPOCH FROM max(created_at) - min(created_at))::FLOAT8, \
+                EXTRACT(EPOCH FROM max(published_at) - max(created_at))::FLOAT8 \
+         FROM outbox WHERE topic LIKE 'bank.%'",
+    )
+    .fetch_one(&rig.pool)
+    .await?;
+    eprintln!(
+        "instructions written over {written:.1} s; relay finished {relayed:.1} s after the last"
+    );
 
     let ids: Vec<(String, String)> = sqlx::query_as("SELECT end_to_end_id, bank_id FROM transfers")
         .fetch_all(&rig.pool)

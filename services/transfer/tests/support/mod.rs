@@ -50,6 +50,7 @@ pub struct Rig {
     pub clock: ManualClock,
     pub producer: FutureProducer,
     pub grpc: SocketAddr,
+    pub http: SocketAddr,
     pub key: SigningKey,
     stop: CancellationToken,
 }
@@ -91,6 +92,7 @@ pub async fn start() -> anyhow::Result<Rig> {
     let clock = ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap());
     let app = transfer::build(config, Arc::new(clock.clone())).await?;
     let grpc = app.grpc_address();
+    let http = app.http_address();
     let stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
     let pool = database.pool(transfer::SERVICE).await?;
@@ -102,6 +104,7 @@ pub async fn start() -> anyhow::Result<Rig> {
         clock,
         producer,
         grpc,
+        http,
         key,
         stop,
     })
@@ -318,6 +321,18 @@ impl Rig {
             .await?
             .into_inner()
             .lists)
+    }
+
+    /// The service's `/metrics` page.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.http).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        Ok(response)
     }
 
     /// A client of the service's API.

@@ -63,6 +63,18 @@ pub async fn apply(
         return Ok(Applied::Unchanged);
     };
     if attempt.state != PaymentState::InFlight.as_str() {
+        if effect == ResultEffect::Paid && attempt.state != PaymentState::Paid.as_str() {
+            // The bank credited an attempt it had answered otherwise: money may have moved
+            // twice for this entitlement. Never silent; an officer must look.
+            metrics::counter!("transfer_unexpected_credits_total", "bank" => bank_id.to_owned())
+                .increment(1);
+            tracing::error!(
+                end_to_end_id = %end_to_end_id,
+                stored = %attempt.state,
+                "bank credited an attempt that was no longer in flight"
+            );
+            return Ok(Applied::Unchanged);
+        }
         tracing::info!(
             end_to_end_id = %end_to_end_id,
             stored = %attempt.state,

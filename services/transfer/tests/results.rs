@@ -257,7 +257,8 @@ async fn a_timeout_is_retried_under_a_new_attempt_after_the_backoff() -> anyhow:
     let second = sent[1].1.end_to_end_id.clone();
     assert_ne!(second, first);
     assert!(second.ends_with("-002"));
-    // A late answer to the timed-out attempt changes nothing; the new one pays.
+    // A credit for the attempt the bank itself rejected is not applied (it raises the
+    // unexpected-credit alert); the new attempt pays.
     rig.publish_result(&first, BANK_A, TransactionStatus::Accc, "")
         .await?;
     rig.publish_result(&second, BANK_A, TransactionStatus::Accc, "")

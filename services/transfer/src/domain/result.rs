@@ -82,14 +82,15 @@ const TIMEOUT_REASONS: [&str; 2] = ["AB05", "AB06"];
 
 /// The effect of a bank's `status` with `reason` on an attempt still in flight.
 ///
-/// A timeout reason wins over the status, since some banks report a timeout as pending and
-/// others as rejected. AM04 (insufficient funds on the paying account) is ours to fix, so it
-/// retries like a timeout.
+/// Only a rejection with a timeout reason retries: the bank has then stopped that attempt
+/// for good, so a new one cannot pay twice. A timeout reported as pending may still be
+/// credited, so it waits for the bank's final word like any pending status. AM04
+/// (insufficient funds on the paying account) is ours to fix, so it retries like a timeout.
 pub fn classify(status: BankStatus, reason: &str) -> ResultEffect {
     if status == BankStatus::Credited {
         return ResultEffect::Paid;
     }
-    if TIMEOUT_REASONS.contains(&reason) || reason == "AM04" {
+    if status == BankStatus::Rejected && (TIMEOUT_REASONS.contains(&reason) || reason == "AM04") {
         return ResultEffect::Retry;
     }
     match status {
@@ -112,6 +113,19 @@ pub fn retry_delay(base: Duration, cap: Duration, failed_attempt: u16) -> Durati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_reported_as_pending_waits_instead_of_paying_again() {
+        assert_eq!(
+            classify(BankStatus::Pending, "AB05"),
+            ResultEffect::NoChange
+        );
+        assert_eq!(
+            classify(BankStatus::Pending, "AB06"),
+            ResultEffect::NoChange
+        );
+        assert_eq!(classify(BankStatus::Rejected, "AB05"), ResultEffect::Retry);
+    }
 
     #[test]
     fn only_accc_pays() {
@@ -138,12 +152,6 @@ mod tests {
             classify(BankStatus::Rejected, "MD07"),
             ResultEffect::Parked { ends_benefit: true }
         );
-    }
-
-    #[test]
-    fn timeouts_retry_whatever_the_status() {
-        assert_eq!(classify(BankStatus::Rejected, "AB05"), ResultEffect::Retry);
-        assert_eq!(classify(BankStatus::Pending, "AB06"), ResultEffect::Retry);
     }
 
     #[test]

@@ -45,6 +45,14 @@ pub enum BuildError {
 /// Connects, migrates, binds the ports and assembles the workers.
 pub async fn build(config: Config, clock: SharedClock) -> Result<App, BuildError> {
     let (signer, ring) = config.notices.keys()?;
+    if config.notices.signing_key_seed.expose()
+        == config::NoticeSettings::default().signing_key_seed.expose()
+    {
+        tracing::warn!(
+            "notices are signed with the published development key; set \
+             CHECKIN__NOTICES__SIGNING_KEY_SEED outside local development"
+        );
+    }
     let (signer, ring) = (Arc::new(signer), Arc::new(ring));
     let infrastructure = Infrastructure::connect(&config.base, Some(&MIGRATOR)).await?;
     let api = grpc::Api::new(

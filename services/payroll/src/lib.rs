@@ -43,6 +43,14 @@ pub enum BuildError {
 pub async fn build(config: Config, clock: SharedClock) -> Result<App, BuildError> {
     // A bad schedule or key is refused before anything connects.
     let schedule = config.lists.schedule()?;
+    if config.lists.policy_key_seed.expose()
+        == config::ListSettings::default().policy_key_seed.expose()
+    {
+        tracing::warn!(
+            "payment lists are signed with the published development key; set \
+             PAYROLL__LISTS__POLICY_KEY_SEED outside local development"
+        );
+    }
     let publisher = lists::Publisher {
         key: Arc::new(config.lists.policy_key()?),
         max_chunk_bytes: config.lists.max_chunk_bytes,

@@ -32,6 +32,12 @@ pub type App = serving::App;
 
 /// Connects, migrates, binds the ports and assembles the workers.
 pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupError> {
+    if config.vault.key.expose() == config::VaultSettings::default().key.expose() {
+        tracing::warn!(
+            "card and account numbers are sealed with the published development key; set \
+             TRANSFER__VAULT__KEY outside local development"
+        );
+    }
     // `Config::validate` refuses a bad vault key at load; this catches a config built in
     // code. `StartupError` has no configuration variant, so it travels as sqlx's.
     let policy = policy::Policy::from_config(&config, clock).map_err(|error| {

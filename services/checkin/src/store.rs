@@ -217,11 +217,15 @@ pub async fn apply_change(
             .await?;
         }
         Change::Resume => {}
+        // Only months starting on or after the effective date are cancelled (all of them when
+        // the date is unknown); earlier months are still checked in, missed or paid as usual.
         Change::Terminate { .. } => {
             sqlx::query(
-                "UPDATE windows SET outcome = 'cancelled' WHERE decision_id = $1 AND outcome IS NULL",
+                "UPDATE windows SET outcome = 'cancelled' WHERE decision_id = $1 \
+                 AND outcome IS NULL AND ($2::date IS NULL OR month_start >= $2)",
             )
             .bind(decision_id)
+            .bind(effective)
             .execute(&mut *conn)
             .await?;
         }
@@ -373,6 +377,7 @@ impl DecisionView {
 struct DecisionRow {
     state: String,
     termination_reason: Option<i32>,
+    terminated_on: Option<NaiveDate>,
     centre_id: String,
     province: String,
 }
@@ -412,7 +417,8 @@ pub async fn decision_view(
     decision_id: &str,
 ) -> Result<Option<DecisionView>, StoreError> {
     let Some(decision) = sqlx::query_as::<_, DecisionRow>(
-        "SELECT state, termination_reason, centre_id, province FROM decisions WHERE decision_id = $1",
+        "SELECT state, termination_reason, terminated_on, centre_id, province \
+         FROM decisions WHERE decision_id = $1",
     )
     .bind(decision_id)
     .fetch_optional(pool)
@@ -438,7 +444,10 @@ pub async fn decision_view(
     let schedule = Schedule::new(months.iter().map(|month| month.window).collect())
         .map_err(|error| StoreError::Corrupt(format!("decision {decision_id}: {error}")))?;
     let standing = match decision.state.as_str() {
-        "terminated" => DecisionStanding::Terminated(decision.termination_reason.unwrap_or(0)),
+        "terminated" => DecisionStanding::Terminated {
+            reason: decision.termination_reason.unwrap_or(0),
+            effective: decision.terminated_on,
+        },
         _ => DecisionStanding::Active,
     };
     Ok(Some(DecisionView {

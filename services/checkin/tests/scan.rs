@@ -311,10 +311,11 @@ async fn a_scan_of_a_suspended_month_or_a_terminated_decision_is_refused_with_th
             decision_version: 3,
             change: Some(decision_event::Change::Terminated(DecisionTerminated {
                 reason: TerminationReason::FoundJob as i32,
+                // Effective on the day month 1 starts, so month 1 is not paid either.
                 effective_date: Some(Date {
                     year: 2026,
                     month: 3,
-                    day: 20,
+                    day: 16,
                 }),
                 ..DecisionTerminated::default()
             })),
@@ -330,5 +331,60 @@ async fn a_scan_of_a_suspended_month_or_a_terminated_decision_is_refused_with_th
     assert_eq!(terminated.termination_reason(), TerminationReason::FoundJob);
     assert_eq!(harness.checkin_count().await?, 0);
     assert!(harness.checkin_events(1).await?.is_empty());
+    harness.stop().await
+}
+
+#[tokio::test]
+async fn a_termination_effective_next_month_still_counts_this_month_and_refuses_the_next()
+-> anyhow::Result<()> {
+    let harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let (_, credential) = harness.register_kiosk().await?;
+    let token = harness.activate("decision-1").await?;
+    // The beneficiary asks to stop from 16 April: month 2 and later are not paid, month 1 is.
+    harness
+        .publish_decision(&DecisionEvent {
+            decision_id: "decision-1".into(),
+            decision_version: 2,
+            change: Some(decision_event::Change::Terminated(DecisionTerminated {
+                reason: TerminationReason::OwnRequest as i32,
+                effective_date: Some(Date {
+                    year: 2026,
+                    month: 4,
+                    day: 16,
+                }),
+                ..DecisionTerminated::default()
+            })),
+            ..DecisionEvent::default()
+        })
+        .await?;
+    harness.wait_for_state("decision-1", "terminated").await?;
+
+    let this_month = harness.scan(&credential, &token).await?;
+    harness.clock.set(morning_of(2026, 4, 17));
+    let next_month = harness.scan(&credential, &token).await?;
+
+    assert_eq!(this_month.outcome(), ScanOutcome::Accepted);
+    assert_eq!(this_month.benefit_month, 1);
+    assert_eq!(next_month.outcome(), ScanOutcome::DecisionTerminated);
+    assert_eq!(
+        next_month.termination_reason(),
+        TerminationReason::OwnRequest
+    );
+    assert_eq!(harness.checkin_count().await?, 1);
+    let mut conn = harness.admin().await?;
+    let outcomes: Vec<(i32, Option<String>)> = sqlx::query_as(
+        "SELECT benefit_month, outcome FROM checkin.windows \
+         WHERE decision_id = 'decision-1' ORDER BY benefit_month",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    assert_eq!(
+        outcomes,
+        vec![
+            (1, Some("checked_in".to_owned())),
+            (2, Some("cancelled".to_owned())),
+            (3, Some("cancelled".to_owned())),
+        ]
+    );
     harness.stop().await
 }

@@ -9,8 +9,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::claim::{
-    ClaimFacts, DisqualifyingEvent, DisqualifyingEventKind, EvaluationError, PensionStatus,
-    TerminationReason, evaluate,
+    ClaimFacts, DisqualifyingEvent, EvaluationError, PensionStatus, TerminationReason, evaluate,
+    first_disqualifying_event,
 };
 use crate::domain::contributions::{ContributionHistory, ContributionMonth, EarlierBenefit};
 use crate::domain::duplicates::{MatchKind, PersonRecord, find_duplicate};
@@ -19,7 +19,7 @@ use crate::domain::money::Dong;
 use crate::domain::month::YearMonth;
 use crate::domain::period::BenefitSchedule;
 use crate::domain::rates::RateBook;
-use crate::domain::reemployment::{new_job_effective_on, shows_new_job};
+use crate::domain::reemployment::shows_new_job;
 use crate::events_out;
 use crate::store::StoreError;
 use crate::store::claims::{self as claim_store, ClaimRow, HoldRow};
@@ -144,6 +144,27 @@ fn history_of(
     Ok((history, state_scale))
 }
 
+/// New jobs seen in the stored contributions after the job ended.
+///
+/// Contributions from a new employer after the job ended are a new job with compulsory social
+/// insurance: condition 4 judges whether it began within the days after the claim.
+async fn new_jobs(
+    conn: &mut PgConnection,
+    numbers: &[String],
+    terminated_on: NaiveDate,
+) -> Result<Vec<DisqualifyingEvent>, ClaimError> {
+    let termination_month = YearMonth::of(terminated_on).first_day();
+    let former = contribution_store::last_employers(conn, numbers, termination_month).await?;
+    let events = contribution_store::after(conn, numbers, termination_month)
+        .await?
+        .iter()
+        .map(|row| (YearMonth::of(row.month), row.employer_id.as_str()))
+        .filter(|(month, employer)| shows_new_job(*month, employer, terminated_on, &former))
+        .map(|(month, _)| DisqualifyingEvent::new_job_in(month))
+        .collect();
+    Ok(events)
+}
+
 fn record(person: &StoredPerson) -> Option<PersonRecord<Uuid>> {
     Some(PersonRecord {
         person_id: person.person_id,
@@ -191,27 +212,12 @@ pub async fn register(
             .await?;
     let earlier = decision_store::earlier_benefit(conn, person.person_id).await?;
     let (history, state_scale) = history_of(&rows, earlier)?;
-    // Contributions from a new employer after the job ended are a new job with compulsory
-    // social insurance: condition 4 judges whether it began within the days after the claim.
-    let former = contribution_store::last_employers(
+    let events = new_jobs(
         conn,
         &person.social_insurance_numbers,
-        termination_month,
+        claim.termination_date,
     )
     .await?;
-    let events: Vec<DisqualifyingEvent> =
-        contribution_store::after(conn, &person.social_insurance_numbers, termination_month)
-            .await?
-            .iter()
-            .map(|row| (YearMonth::of(row.month), row.employer_id.as_str()))
-            .filter(|(month, employer)| {
-                shows_new_job(*month, employer, claim.termination_date, &former)
-            })
-            .map(|(month, _)| DisqualifyingEvent {
-                kind: DisqualifyingEventKind::NewJobWithSocialInsurance,
-                date: new_job_effective_on(month),
-            })
-            .collect();
     let facts = ClaimFacts {
         terminated_on: claim.termination_date,
         reason: if claim.end_reason == pb::EmploymentEndReason::WorkerUnlawfulTermination {
@@ -384,6 +390,27 @@ pub async fn approve(
     let rules = book
         .rules_for_termination(claim.termination_date)
         .map_err(|error| ClaimError::Internal(error.to_string()))?;
+    // Contributions keep arriving after registration: a new job that began within the days
+    // after the claim (condition 4) and was reported since makes the evaluation stale.
+    let window_ends = book
+        .calendar()
+        .nth_working_day_after(claim.filing_date, rules.disqualifying_window_working_days)
+        .map_err(|error| ClaimError::Internal(error.to_string()))?;
+    let jobs = new_jobs(
+        conn,
+        &person.social_insurance_numbers,
+        claim.termination_date,
+    )
+    .await?;
+    if let Some(job) = first_disqualifying_event(&jobs, claim.filing_date, window_ends) {
+        return Err(ClaimError::Conflict(format!(
+            "contributions from a new employer for {} arrived after registration: a job \
+             with social insurance within {} working days after the claim makes the claimant \
+             not eligible, reject the claim",
+            YearMonth::of(job.date),
+            rules.disqualifying_window_working_days
+        )));
+    }
     let months = u32::try_from(claim.benefit_months).unwrap_or_default();
     let handover = approval.handover_date.unwrap_or(today);
     let schedule = BenefitSchedule::plan(claim.start_date, months, rules, book.calendar())

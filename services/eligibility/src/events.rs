@@ -106,10 +106,11 @@ impl Handler for Events {
                 let event: ContributionRecord = decode(message)?;
                 let record = parse_record(&event)?;
                 // The natural key (person, month, employer) absorbs a record sent twice under
-                // two event ids; only a new record can show a new job.
-                if contribution_store::insert(tx, &record, "topic", now).await? {
-                    lifecycle::contribution_recorded(tx, &book, now, &record).await?;
-                }
+                // two event ids. The record may already be known from a bulk import and still
+                // show a new job, so the check runs either way: it only ends a live decision,
+                // which makes a second run change nothing.
+                contribution_store::insert(tx, &record, "topic", now).await?;
+                lifecycle::contribution_recorded(tx, &book, now, &record).await?;
             }
             topics::CHECKIN_SCANS => {
                 let event: CheckinEvent = decode(message)?;

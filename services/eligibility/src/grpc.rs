@@ -646,7 +646,15 @@ impl EligibilityService for Api {
         &self,
         request: Request<tonic::Streaming<pb::ImportContributionsRequest>>,
     ) -> Result<Response<pb::ImportContributionsResponse>, Status> {
-        reply(import::run(&self.pool, self.clock.now(), request.into_inner()).await)
+        reply(
+            import::run(
+                &self.pool,
+                self.rates.get(),
+                self.clock.now(),
+                request.into_inner(),
+            )
+            .await,
+        )
     }
 
     async fn register_person(

@@ -5,18 +5,23 @@
 //! salary_dong, contract_type (indefinite | fixed_term | short_term | seasonal), region (1-4),
 //! state_salary_scale (true | false, optional)`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use contracts::eligibility::v1 as pb;
 use futures::{Stream, StreamExt};
 use serving::ApiError;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::domain::ids::SocialInsuranceNumber;
 use crate::domain::month::YearMonth;
+use crate::domain::rates::RateBook;
+use crate::lifecycle::{self, LifecycleError};
 use crate::store::contributions::{self as contribution_store, ContributionRow};
+use crate::store::decisions as decision_store;
 use crate::wire;
 
 /// Rows per insert statement.
@@ -166,6 +171,38 @@ impl Progress {
     }
 }
 
+/// Applies newly imported records as the contributions topic does: a new job ends the live
+/// decision of its holder, in the batch's transaction.
+async fn end_benefits_of_new_jobs(
+    conn: &mut PgConnection,
+    book: &RateBook,
+    at: DateTime<Utc>,
+    inserted: Vec<ContributionRow>,
+) -> Result<(), ApiError> {
+    let mut numbers: Vec<String> = inserted
+        .iter()
+        .map(|row| row.social_insurance_number.clone())
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    let live = decision_store::numbers_with_live_decisions(conn, &numbers).await?;
+    let mut candidates: Vec<ContributionRow> = inserted
+        .into_iter()
+        .filter(|row| live.contains(&row.social_insurance_number))
+        .collect();
+    // The earliest new-job month of a person is the one that ends the benefit.
+    candidates.sort_by_key(|row| row.month);
+    for row in &candidates {
+        lifecycle::contribution_recorded(conn, book, at, row)
+            .await
+            .map_err(|error| match error {
+                LifecycleError::Store(error) => ApiError::from(error),
+                other => ApiError::Internal(other.to_string()),
+            })?;
+    }
+    Ok(())
+}
+
 /// Inserts batches on its own task, so parsing the next batch overlaps loading this one.
 struct Loader {
     sender: mpsc::Sender<Vec<ContributionRow>>,
@@ -173,14 +210,18 @@ struct Loader {
 }
 
 impl Loader {
-    fn start(pool: PgPool, source: String, at: DateTime<Utc>) -> Self {
+    fn start(pool: PgPool, book: Arc<RateBook>, source: String, at: DateTime<Utc>) -> Self {
         // Two batches in flight bound the memory an import holds.
         let (sender, mut receiver) = mpsc::channel::<Vec<ContributionRow>>(2);
         let task = tokio::spawn(async move {
             let mut loaded = 0;
             while let Some(batch) = receiver.recv().await {
-                let mut conn = pool.acquire().await?;
-                loaded += contribution_store::insert_batch(&mut conn, &batch, &source, at).await?;
+                let mut tx = pool.begin().await?;
+                let inserted =
+                    contribution_store::insert_batch(&mut tx, &batch, &source, at).await?;
+                loaded += u64::try_from(inserted.len()).unwrap_or(u64::MAX);
+                end_benefits_of_new_jobs(&mut tx, &book, at, inserted).await?;
+                tx.commit().await?;
             }
             Ok(loaded)
         });
@@ -215,6 +256,7 @@ impl Loader {
 /// Runs one import over the request stream and reports what loaded and what did not.
 pub async fn run<S>(
     pool: &PgPool,
+    book: Arc<RateBook>,
     at: DateTime<Utc>,
     stream: S,
 ) -> Result<pb::ImportContributionsResponse, ApiError>
@@ -240,7 +282,7 @@ where
         bad_rows: Vec::new(),
         batch: Vec::new(),
     };
-    let mut loader = Loader::start(pool.clone(), progress.import_id.to_string(), at);
+    let mut loader = Loader::start(pool.clone(), book, progress.import_id.to_string(), at);
     let mut pending: Vec<u8> = Vec::new();
     while let Some(message) = stream.next().await {
         let message =

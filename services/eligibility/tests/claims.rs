@@ -367,9 +367,67 @@ async fn contributions_from_a_new_employer_within_ten_working_days_of_the_claim_
     assert!(
         failed[0]
             .explanation
-            .starts_with("new job with social insurance on 2026-04-01"),
+            .starts_with("new job with social insurance in 2026-04"),
         "{}",
         failed[0].explanation
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_employer_contributing_for_the_filing_month_disqualifies_the_claim()
+-> anyhow::Result<()> {
+    let mut harness = Harness::start(morning_of(2026, 4, 9)).await?;
+    let mut csv = support::months_csv("0101234567", "EMP-OLD", (2026, 2), 40, 10_000_000, 1);
+    csv.push_str("0101234567,,EMP-NEW,2026-03,11000000,indefinite,1\n");
+
+    // Ended Friday 27 February, filed Monday 16 March; the new employer pays for March.
+    let claim = claim_with(&mut harness, &csv, (2026, 2, 27), (2026, 3, 16)).await?;
+
+    assert_eq!(claim.status(), ClaimStatus::NotEligible);
+    let assessment = claim.assessment.expect("an assessment");
+    let failed: Vec<_> = assessment
+        .conditions
+        .iter()
+        .filter(|condition| condition.outcome() == ConditionOutcome::NotMet)
+        .map(|condition| condition.condition())
+        .collect();
+    assert_eq!(failed, [Condition::NoDisqualifyingEvent]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_job_reported_between_registration_and_approval_refuses_the_approval()
+-> anyhow::Result<()> {
+    let mut harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let csv = support::months_csv("0101234567", "EMP-OLD", (2026, 2), 40, 10_000_000, 1);
+    let claim = claim_with(&mut harness, &csv, (2026, 2, 27), (2026, 3, 16)).await?;
+    assert_eq!(claim.status(), ClaimStatus::AwaitingApproval);
+
+    // The new employer's March contributions arrive after the claim was judged.
+    harness.clock.set(morning_of(2026, 3, 27));
+    harness
+        .import("0101234567,,EMP-NEW,2026-03,11000000,indefinite,1\n", 4096)
+        .await?;
+    let refused = harness
+        .client
+        .approve_claim(ApproveClaimRequest {
+            claim_id: claim.claim_id.clone(),
+            decision_number: String::new(),
+            handover_date: None,
+            officer: approver(),
+        })
+        .await
+        .expect_err("a claimant who started a job in the window is not approved");
+
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().starts_with(
+            "contributions from a new employer for 2026-03 arrived after registration"
+        ),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(harness.count("decisions").await?, 0);
     Ok(())
 }

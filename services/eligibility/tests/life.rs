@@ -107,8 +107,9 @@ async fn re_employment_delivered_twice_terminates_once_and_reserves_the_unused_m
     assert_eq!(key, &decision_id);
     assert_eq!(terminated.reason(), TerminationReason::FoundJob);
     assert_eq!(terminated.effective_date, date(2026, 5, 1));
-    // Month 3 (from 31 May) is after the new job began: one unused month, 12 contribution months.
-    assert_eq!(terminated.reserved_months, 12);
+    // Month 1 runs 31 March to 30 April, so month 2 starts on 1 May, the day the new job takes
+    // effect: months 2 and 3 are not paid and come back as 24 contribution months.
+    assert_eq!(terminated.reserved_months, 24);
     assert_eq!(harness.count("contributions").await?, 41);
 
     let decision = harness
@@ -142,7 +143,7 @@ async fn re_employment_delivered_twice_terminates_once_and_reserves_the_unused_m
         statuses,
         [
             MonthStatus::Pending,
-            MonthStatus::Pending,
+            MonthStatus::Cancelled,
             MonthStatus::Cancelled
         ]
     );
@@ -341,5 +342,75 @@ async fn a_bank_reporting_the_beneficiary_deceased_ends_the_benefit_once() -> an
     assert_eq!(terminated.reason(), TerminationReason::Death);
     assert_eq!(terminated.reserved_months, 0);
     assert_eq!(terminated.effective_date, date(2026, 3, 27));
+    Ok(())
+}
+
+fn terminations(events: &[(String, contracts::eligibility::v1::DecisionEvent)]) -> usize {
+    events
+        .iter()
+        .filter(|(_, event)| matches!(event.change, Some(Change::Terminated(_))))
+        .count()
+}
+
+#[tokio::test]
+async fn an_imported_record_from_a_new_employer_terminates_the_decision_once() -> anyhow::Result<()>
+{
+    let (mut harness, decision_id) = approved_decision().await?;
+    let record = "0101234567,,EMP-NEW,2026-05,12000000,indefinite,1\n";
+
+    let report = harness.import(record, 4096).await?;
+
+    assert_eq!(report.rows_loaded, 1);
+    let decision = harness
+        .client
+        .clone()
+        .get_decision(GetDecisionRequest {
+            decision_id: decision_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .decision
+        .expect("a decision");
+    assert_eq!(
+        decision.state(),
+        DecisionState::Terminated,
+        "the import itself ends the benefit"
+    );
+    // The same file imported again and the same record on the topic change nothing more.
+    harness.import(record, 4096).await?;
+    harness
+        .publish(topics::CONTRIBUTIONS, "0101234567", &new_job_record())
+        .await?;
+    let events = harness.decision_events(2).await?;
+    assert_eq!(events.len(), 2, "activated and terminated, nothing more");
+    assert_eq!(terminations(&events), 1);
+    let Some(Change::Terminated(terminated)) = &events[1].1.change else {
+        anyhow::bail!("expected a termination");
+    };
+    assert_eq!(terminated.reason(), TerminationReason::FoundJob);
+    assert_eq!(terminated.effective_date, date(2026, 5, 1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_record_imported_before_approval_terminates_when_it_arrives_on_the_topic()
+-> anyhow::Result<()> {
+    let mut harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let claim = harness.example_1_claim().await?;
+    // May is after the claim's window: approval goes ahead with the record already stored.
+    harness
+        .import("0101234567,,EMP-NEW,2026-05,12000000,indefinite,1\n", 4096)
+        .await?;
+    harness.clock.set(morning_of(2026, 3, 27));
+    let decision_id = harness.approve(&claim.claim_id).await?;
+
+    harness
+        .publish(topics::CONTRIBUTIONS, "0101234567", &new_job_record())
+        .await?;
+
+    assert!(state_becomes(&harness, &decision_id, DecisionState::Terminated).await?);
+    let events = harness.decision_events(2).await?;
+    assert_eq!(terminations(&events), 1);
+    assert_eq!(harness.count("contributions").await?, 41);
     Ok(())
 }

@@ -102,6 +102,8 @@ impl Events {
             .map_err(|error| permanent(format!("check-in benefit_month: {error}")))?;
         let number = month_number(month)?;
         let now = self.clock.now();
+        // The month a check-in earns in is the month it was scanned, not the month a lagging
+        // consumer gets to it; only an event without a scan time falls back to processing time.
         let scanned_at = wire::timestamp_from(recorded.scanned_at.as_ref()).unwrap_or(now);
 
         store::lock_decision_id(tx, &event.decision_id).await?;
@@ -151,7 +153,9 @@ impl Events {
         let payment_by =
             calendar::payment_deadline(month, month_start, decision.received_on, &self.calendar)
                 .map_err(|error| permanent(error.to_string()))?;
-        let earned_month = first_of_month(vietnam_date(now));
+        // Statistics and the shared-account check file the entitlement under the month of the
+        // scan, so a consumer lagging across a month end does not move it to the next month.
+        let earned_month = first_of_month(vietnam_date(scanned_at));
         let created = store::insert_entitlement(
             tx,
             &NewEntitlement {

@@ -200,24 +200,32 @@ fn officer_decision(
 }
 
 fn masked(row: &HeldRow) -> BankDestination {
-    let masked_number = DestinationKind::from_code(i32::from(row.destination_kind))
+    masked_destination(
+        &row.bank_id,
+        row.destination_kind,
+        &row.destination_number,
+        &row.holder_name,
+    )
+}
+
+/// A destination for an officer's screen: the card or account number shows its last 4 digits
+/// only, as the full number is needed by the bank alone.
+fn masked_destination(
+    bank_id: &str,
+    kind: i16,
+    number: &str,
+    holder_name: &str,
+) -> BankDestination {
+    let masked_number = DestinationKind::from_code(i32::from(kind))
         .ok()
-        .and_then(|kind| {
-            Destination::new(
-                &row.bank_id,
-                kind,
-                &row.destination_number,
-                &row.holder_name,
-            )
-            .ok()
-        })
+        .and_then(|kind| Destination::new(bank_id, kind, number, holder_name).ok())
         .map(|destination| destination.masked_number())
         .unwrap_or_default();
     BankDestination {
-        bank_id: row.bank_id.clone(),
-        kind: i32::from(row.destination_kind),
+        bank_id: bank_id.to_owned(),
+        kind: i32::from(kind),
         number: masked_number,
-        holder_name: row.holder_name.clone(),
+        holder_name: holder_name.to_owned(),
     }
 }
 
@@ -512,12 +520,14 @@ impl Api {
                     benefit_month: u32::try_from(line.benefit_month).unwrap_or_default(),
                     amount_dong: line.amount_dong,
                     payment_by: Some(wire::date_to(line.payment_by)),
-                    bank_destination: Some(BankDestination {
-                        bank_id: line.bank_id.clone(),
-                        kind: i32::from(line.destination_kind),
-                        number: line.destination_number.clone(),
-                        holder_name: line.holder_name.clone(),
-                    }),
+                    // The request names no officer, so the lines go out masked like held
+                    // lines; the full numbers travel only in the signed list to the bank.
+                    bank_destination: Some(masked_destination(
+                        &line.bank_id,
+                        line.destination_kind,
+                        &line.destination_number,
+                        &line.holder_name,
+                    )),
                 })
                 .collect(),
             next_page_token,

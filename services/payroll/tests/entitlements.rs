@@ -3,6 +3,8 @@
 
 mod support;
 
+use chrono::{TimeZone, Utc};
+use contracts::checkin::v1::checkin_event;
 use support::{account, activated, checked_in, start, terminated};
 
 #[tokio::test]
@@ -137,6 +139,50 @@ async fn a_termination_cancels_an_unpaid_later_month_with_its_reason() -> anyhow
             .published_chunks(1, std::time::Duration::from_secs(2))
             .await?
             .is_empty()
+    );
+    payroll.stop().await
+}
+
+#[tokio::test]
+async fn a_checkin_handled_after_the_month_end_is_filed_under_the_month_it_was_scanned()
+-> anyhow::Result<()> {
+    let payroll = start().await?;
+    payroll
+        .decide(&activated("d-lag", "p-lag", account("0011001000005")))
+        .await?;
+    payroll
+        .wait_for_count("SELECT count(*) FROM payroll.decisions", 1)
+        .await?;
+    // Scanned at 22:30 on 30 April in Hà Nội; the consumer only gets to it at 08:00 on 1 May.
+    let scanned = Utc.with_ymd_and_hms(2026, 4, 30, 15, 30, 0).unwrap();
+    payroll
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 5, 1, 1, 0, 0).unwrap());
+    let mut checkin = checked_in("d-lag", 2);
+    if let Some(checkin_event::Kind::Recorded(recorded)) = checkin.kind.as_mut() {
+        recorded.scanned_at = Some(prost_types::Timestamp {
+            seconds: scanned.timestamp(),
+            nanos: 0,
+        });
+    }
+
+    payroll.check_in(&checkin).await?;
+
+    payroll
+        .wait_for_count(
+            "SELECT count(*) FROM payroll.entitlements WHERE decision_id = 'd-lag' \
+             AND benefit_month = 2",
+            1,
+        )
+        .await?;
+    assert_eq!(
+        payroll
+            .count(
+                "SELECT count(*) FROM payroll.entitlements WHERE decision_id = 'd-lag' \
+                 AND earned_month = '2026-04-01'"
+            )
+            .await?,
+        1
     );
     payroll.stop().await
 }

@@ -444,3 +444,46 @@ async fn a_daily_schedule_cuts_only_at_its_hour() -> anyhow::Result<()> {
         .await?;
     payroll.stop().await
 }
+
+#[tokio::test]
+async fn a_payment_list_read_over_grpc_shows_only_the_last_four_digits_of_each_number()
+-> anyhow::Result<()> {
+    let payroll = start().await?;
+    payroll
+        .decide(&activated("d-m", "p-m", account("0011005004321")))
+        .await?;
+    payroll.check_in(&checked_in("d-m", 1)).await?;
+    payroll
+        .wait_for_count(
+            "SELECT count(*) FROM payroll.entitlements WHERE decision_id = 'd-m'",
+            1,
+        )
+        .await?;
+    payroll.pass_cut_interval();
+    let chunks = payroll.published_chunks(1, support::WAIT).await?;
+    let list_id = chunks[0].1.list_id.clone();
+    // The published list itself carries the full number: the bank needs it.
+    assert_eq!(
+        chunks[0].1.lines[0]
+            .bank_destination
+            .as_ref()
+            .unwrap()
+            .number,
+        "0011005004321"
+    );
+
+    let list = payroll
+        .client()
+        .await?
+        .get_payment_list(GetPaymentListRequest {
+            list_id,
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await?
+        .into_inner();
+
+    let destination = list.lines[0].bank_destination.as_ref().unwrap();
+    assert_eq!(destination.number, "*********4321");
+    payroll.stop().await
+}

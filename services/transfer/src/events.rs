@@ -1,12 +1,14 @@
-//! What transfer consumes: approved lists (verified, then paid line by line) and the banks'
-//! results (applied once). Decision events are recorded as processed; their effects arrive
-//! with a later issue.
+//! What transfer consumes: approved lists (verified, then paid line by line), the banks'
+//! results (applied once) and the decisions' activations and terminations (kept so that no
+//! retry or resend pays a cancelled month).
 
 use std::sync::Arc;
 
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDate};
 
 use contracts::bank::v1::{BankResult, TransactionStatus};
+use contracts::common::v1::Date;
+use contracts::eligibility::v1::decision_event::Change;
 use contracts::topics;
 use contracts::{eligibility::v1::DecisionEvent, payroll::v1::PaymentListChunk};
 use messaging::{Handler, HandlerError, Inbound, decode};
@@ -58,11 +60,7 @@ impl Handler for Events {
         match message.topic {
             topics::PAYMENT_LISTS => self.on_chunk(tx, decode(message)?).await,
             topics::BANK_RESULTS => self.on_result(tx, decode(message)?).await,
-            topics::DECISIONS => {
-                let event: DecisionEvent = decode(message)?;
-                tracing::debug!(event_id = ?event.meta.map(|meta| meta.event_id), "decision event received");
-                Ok(())
-            }
+            topics::DECISIONS => self.on_decision(tx, decode(message)?).await,
             other => Err(HandlerError::Permanent(format!(
                 "transfer does not consume {other}"
             ))),
@@ -127,6 +125,8 @@ impl Events {
                         metrics::counter!("transfer_instructions_sent_total")
                             .increment(accepted.sent as u64);
                         if accepted.already_paid > 0 {
+                            metrics::counter!("transfer_lines_already_paid_total")
+                                .increment(accepted.already_paid as u64);
                             tracing::warn!(
                                 list_id,
                                 lines = accepted.already_paid,
@@ -142,6 +142,49 @@ impl Events {
         };
         store::refuse_list(tx, &list_id, &refusal, now).await?;
         alert_refused(&list_id, &refusal);
+        Ok(())
+    }
+
+    async fn on_decision(
+        &self,
+        tx: &mut PgConnection,
+        event: DecisionEvent,
+    ) -> Result<(), HandlerError> {
+        let decision_id = event.decision_id.as_str();
+        match event.change {
+            Some(Change::Activated(activated)) => {
+                let mut months = Vec::with_capacity(activated.checkin_windows.len());
+                for window in &activated.checkin_windows {
+                    let start = window.month_start.as_ref().and_then(naive_date);
+                    let number = i32::try_from(window.benefit_month).ok().filter(|n| *n > 0);
+                    let (Some(number), Some(start)) = (number, start) else {
+                        return Err(HandlerError::Permanent(format!(
+                            "activation of {decision_id} has a check-in window without a month \
+                             or start date"
+                        )));
+                    };
+                    months.push((number, start));
+                }
+                store::record_decision_months(tx, decision_id, &months).await?;
+            }
+            Some(Change::Terminated(terminated)) => {
+                let Some(effective_date) = terminated.effective_date.as_ref().and_then(naive_date)
+                else {
+                    return Err(HandlerError::Permanent(format!(
+                        "termination of {decision_id} has no valid effective date"
+                    )));
+                };
+                let now = self.policy.clock.now();
+                store::record_termination(tx, decision_id, effective_date, now).await?;
+                tracing::info!(decision_id, %effective_date, "decision termination recorded");
+            }
+            // Suspensions reach transfer as missing list lines; destination changes as
+            // confirmed corrections.
+            Some(
+                Change::MonthSuspended(_) | Change::Resumed(_) | Change::BankDestinationChanged(_),
+            )
+            | None => {}
+        }
         Ok(())
     }
 
@@ -183,4 +226,13 @@ impl Events {
         }
         Ok(())
     }
+}
+
+/// A wire date as a calendar date, if it is one.
+fn naive_date(date: &Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(
+        date.year,
+        u32::try_from(date.month).ok()?,
+        u32::try_from(date.day).ok()?,
+    )
 }

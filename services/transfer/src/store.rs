@@ -15,6 +15,7 @@ use crate::domain::bank::{Destination, DestinationKind};
 use crate::domain::end_to_end::{Attempt, EndToEndId};
 use crate::domain::list::{Refusal, RefusalReason, VerifiedList};
 use crate::domain::result::PaymentState;
+use crate::domain::termination;
 use crate::policy::{self, AttemptFacts, Policy};
 use crate::vault::{Vault, VaultError};
 
@@ -147,27 +148,6 @@ pub async fn accept_list(
     now: DateTime<Utc>,
     month: NaiveDate,
 ) -> Result<Accepted, StoreError> {
-    let mut approvals: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-    for line in &list.lines {
-        let entry = approvals
-            .entry(line.destination.bank().as_str())
-            .or_default();
-        entry.0 += 1;
-        entry.1 += line.amount.as_i64();
-    }
-    for (bank_id, (count, sum)) in &approvals {
-        sqlx::query(
-            "INSERT INTO list_approvals (list_id, bank_id, approved_count, approved_dong) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(&list.list_id)
-        .bind(bank_id)
-        .bind(count)
-        .bind(sum)
-        .execute(&mut *tx)
-        .await?;
-    }
-
     // One statement for all lines: a list can hold thousands of them.
     let entitlement_ids: Vec<&str> = list
         .lines
@@ -205,6 +185,34 @@ pub async fn accept_list(
     .fetch_all(&mut *tx)
     .await?;
     let inserted: HashSet<String> = inserted.into_iter().collect();
+
+    // Reconciliation's left side holds only the lines this list paid: a line whose entitlement
+    // an earlier list already paid is counted there, and counting it here too would leave
+    // this list a difference nothing could ever settle. The skipped lines are reported by
+    // the caller (`Accepted::already_paid`).
+    let mut approvals: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for line in &list.lines {
+        if !inserted.contains(&line.entitlement_id) {
+            continue;
+        }
+        let entry = approvals
+            .entry(line.destination.bank().as_str())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += line.amount.as_i64();
+    }
+    for (bank_id, (count, sum)) in &approvals {
+        sqlx::query(
+            "INSERT INTO list_approvals (list_id, bank_id, approved_count, approved_dong) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(&list.list_id)
+        .bind(bank_id)
+        .bind(count)
+        .bind(sum)
+        .execute(&mut *tx)
+        .await?;
+    }
 
     let mut attempts = Vec::with_capacity(inserted.len());
     for line in &list.lines {
@@ -500,15 +508,134 @@ struct ResendRow {
     holder_name: String,
 }
 
+/// The reason code a payment cancelled by its decision's termination fails with; not an
+/// ISO 20022 code, since no bank gave it.
+pub const TERMINATED_REASON: &str = "DECISION_TERMINATED";
+
+/// Stores the first day of each benefit month of an activated decision; a repeated event
+/// changes nothing.
+pub async fn record_decision_months(
+    tx: &mut PgConnection,
+    decision_id: &str,
+    months: &[(i32, NaiveDate)],
+) -> Result<(), StoreError> {
+    let numbers: Vec<i32> = months.iter().map(|(month, _)| *month).collect();
+    let starts: Vec<NaiveDate> = months.iter().map(|(_, start)| *start).collect();
+    sqlx::query(
+        "INSERT INTO decision_months (decision_id, benefit_month, month_start) \
+         SELECT $1, m.benefit_month, m.month_start \
+         FROM UNNEST($2::INT[], $3::DATE[]) AS m (benefit_month, month_start) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(decision_id)
+    .bind(&numbers)
+    .bind(&starts)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Stores a decision's termination, keeping the earliest effective date when more than one
+/// arrives (or one arrives twice).
+pub async fn record_termination(
+    tx: &mut PgConnection,
+    decision_id: &str,
+    effective_date: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO decision_terminations (decision_id, effective_date, recorded_at) \
+         VALUES ($1, $2, $3) ON CONFLICT (decision_id) DO UPDATE \
+         SET effective_date = excluded.effective_date, recorded_at = excluded.recorded_at \
+         WHERE excluded.effective_date < decision_terminations.effective_date",
+    )
+    .bind(decision_id)
+    .bind(effective_date)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether `decision_id`'s termination cancelled `benefit_month`; false when it has none.
+async fn cancelled_by_termination(
+    tx: &mut PgConnection,
+    decision_id: &str,
+    benefit_month: i32,
+) -> Result<bool, StoreError> {
+    let found: Option<(NaiveDate, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT t.effective_date, m.month_start FROM decision_terminations t \
+         LEFT JOIN decision_months m \
+           ON m.decision_id = t.decision_id AND m.benefit_month = $2 \
+         WHERE t.decision_id = $1",
+    )
+    .bind(decision_id)
+    .bind(benefit_month)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(match found {
+        None => false,
+        Some((effective_date, month_start)) => termination::cancels(month_start, effective_date),
+    })
+}
+
+/// Fails a parked or retrying payment whose month a termination cancelled, with its current
+/// attempt, and announces the outcome.
+async fn fail_terminated(
+    tx: &mut PgConnection,
+    row: ResendRow,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let attempt = Attempt::new(i64::from(row.current_attempt))
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    let kind = DestinationKind::from_stored(&row.destination_kind)
+        .ok_or_else(|| StoreError::Corrupt("destination kind".into()))?;
+    tracing::warn!(
+        entitlement_id = %row.entitlement_id,
+        decision_id = %row.decision_id,
+        benefit_month = row.benefit_month,
+        "payment not sent again: its decision was terminated before this benefit month"
+    );
+    metrics::counter!("transfer_payments_cancelled_by_termination_total").increment(1);
+    let locked = LockedAttempt {
+        facts: AttemptFacts {
+            end_to_end_id: EndToEndId::derive(&row.entitlement_id, attempt),
+            entitlement_id: row.entitlement_id,
+            decision_id: row.decision_id,
+            benefit_month: u32::try_from(row.benefit_month).unwrap_or(0),
+            list_id: row.list_id,
+            amount_dong: row.amount_dong,
+            attempt: attempt.get(),
+        },
+        bank_id: row.bank_id,
+        kind,
+        state: String::new(),
+    };
+    settle_attempt(
+        tx,
+        &locked,
+        PaymentState::Failed,
+        TERMINATED_REASON,
+        None,
+        now,
+    )
+    .await
+}
+
 /// Sends a new attempt of a payment to `destination` (or, when `None`, to where the last
-/// attempt went) and returns its end-to-end id.
+/// attempt went) and returns its end-to-end id; or, when its decision's termination cancelled
+/// its month, fails it instead and returns `None`.
 async fn resend(
     tx: &mut PgConnection,
     policy: &Policy,
     row: ResendRow,
     destination: Option<&Destination>,
     now: DateTime<Utc>,
-) -> Result<EndToEndId, StoreError> {
+) -> Result<Option<EndToEndId>, StoreError> {
+    if cancelled_by_termination(tx, &row.decision_id, row.benefit_month).await? {
+        fail_terminated(tx, row, now).await?;
+        return Ok(None);
+    }
     let previous = Attempt::new(i64::from(row.current_attempt))
         .map_err(|error| StoreError::Corrupt(error.to_string()))?;
     let next = previous
@@ -545,7 +672,7 @@ async fn resend(
     .execute(&mut *tx)
     .await?;
     send_attempt(tx, policy, &facts, destination, now).await?;
-    Ok(facts.end_to_end_id)
+    Ok(Some(facts.end_to_end_id))
 }
 
 const RESEND_COLUMNS: &str = "p.entitlement_id, p.decision_id, p.benefit_month, p.list_id, \
@@ -569,6 +696,8 @@ pub async fn send_due_retries(
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
+    // Counts the payments handled, sent or failed, so that the caller knows when a batch was
+    // full.
     let count = rows.len();
     for row in rows {
         resend(&mut tx, policy, row, None, now).await?;
@@ -744,7 +873,9 @@ pub async fn resend_parked(
     .await?;
     let mut sent = Vec::with_capacity(rows.len());
     for row in rows {
-        sent.push(resend(tx, policy, row, Some(destination), now).await?);
+        if let Some(end_to_end_id) = resend(tx, policy, row, Some(destination), now).await? {
+            sent.push(end_to_end_id);
+        }
     }
     Ok(sent)
 }

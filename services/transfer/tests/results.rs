@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;
 use contracts::bank::v1::TransactionStatus;
-use contracts::common::v1::{Agency, BankDestination, DestinationKind, Officer};
+use contracts::common::v1::{
+    Agency, BankDestination, CheckinWindow, Date, DestinationKind, Officer, TerminationReason,
+};
+use contracts::eligibility::v1::{
+    DecisionActivated, DecisionEvent, DecisionTerminated, decision_event::Change,
+};
 use contracts::topics;
 use contracts::transfer::v1::{
     ConfirmAccountCorrectionRequest, GetReconciliationRequest, ProposeAccountCorrectionRequest,
@@ -33,6 +38,71 @@ async fn outcomes(
         ));
     }
     Ok(decoded)
+}
+
+fn date(year: i32, month: i32, day: i32) -> Option<Date> {
+    Some(Date { year, month, day })
+}
+
+/// Publishes a change of `decision_id`, as eligibility would.
+async fn publish_decision(rig: &Rig, decision_id: &str, change: Change) -> anyhow::Result<()> {
+    let event = DecisionEvent {
+        meta: None,
+        decision_id: decision_id.into(),
+        decision_version: 1,
+        change: Some(change),
+    };
+    rig.publish(topics::DECISIONS, decision_id, &event.encode_to_vec())
+        .await
+}
+
+/// An activation whose benefit month 2 (the month the test lines pay) starts on
+/// `month_2_start`.
+fn activated(month_2_start: Option<Date>) -> Change {
+    Change::Activated(DecisionActivated {
+        checkin_windows: vec![CheckinWindow {
+            benefit_month: 2,
+            month_start: month_2_start,
+            ..CheckinWindow::default()
+        }],
+        ..DecisionActivated::default()
+    })
+}
+
+/// A termination effective on `effective_date`.
+fn terminated(effective_date: Option<Date>) -> Change {
+    Change::Terminated(DecisionTerminated {
+        reason: TerminationReason::FoundJob as i32,
+        effective_date,
+        reserved_months: 1,
+        note: String::new(),
+    })
+}
+
+async fn propose_and_confirm(rig: &Rig, decision_id: &str) -> anyhow::Result<Vec<String>> {
+    let mut client = rig.client().await?;
+    let proposal = client
+        .propose_account_correction(ProposeAccountCorrectionRequest {
+            decision_id: decision_id.into(),
+            bank_destination: Some(BankDestination {
+                bank_id: BANK_B.into(),
+                kind: DestinationKind::Account as i32,
+                number: "1234567890".into(),
+                holder_name: "Nguyễn Thị Đào".into(),
+            }),
+            reason: "AC01 from the bank".into(),
+            officer: officer("maker"),
+        })
+        .await?
+        .into_inner();
+    Ok(client
+        .confirm_account_correction(ConfirmAccountCorrectionRequest {
+            correction_id: proposal.correction_id,
+            officer: officer("checker"),
+        })
+        .await?
+        .into_inner()
+        .resent_end_to_end_ids)
 }
 
 fn officer(id: &str) -> Option<Officer> {
@@ -321,5 +391,181 @@ async fn a_correction_to_an_unknown_bank_is_refused_and_a_luhn_failure_only_warn
         .fetch_one(&rig.pool)
         .await?;
     assert_eq!(proposed, 1, "refused proposals change nothing");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_parked_payment_of_a_month_cancelled_by_a_termination_is_failed_not_resent()
+-> anyhow::Result<()> {
+    let rig = start().await?;
+    let entitlement = unique("e");
+    let decision_id = format!("decision-{entitlement}");
+    rig.publish_list(&rig.signed_list(
+        &unique("list"),
+        vec![line(&entitlement, BANK_A, 6_000_000)],
+        1,
+    ))
+    .await?;
+    let sent = rig.instructions(BANK_A, 1, WAIT).await?;
+    rig.publish_result(
+        &sent[0].1.end_to_end_id,
+        BANK_A,
+        TransactionStatus::Rjct,
+        "AC01",
+    )
+    .await?;
+    rig.wait_payment_state(&entitlement, "parked").await?;
+
+    // Month 2 starts on 2026-03-05; the beneficiary found a job from 2026-03-01. A second,
+    // later-dated termination does not move the effective date.
+    publish_decision(&rig, &decision_id, activated(date(2026, 3, 5))).await?;
+    publish_decision(&rig, &decision_id, terminated(date(2026, 3, 1))).await?;
+    publish_decision(&rig, &decision_id, terminated(date(2026, 3, 20))).await?;
+    rig.wait_processed(topics::DECISIONS, 3).await?;
+    let resent = propose_and_confirm(&rig, &decision_id).await?;
+
+    assert!(resent.is_empty(), "nothing is resent for a cancelled month");
+    assert!(rig.instructions(BANK_B, 1, QUIET).await?.is_empty());
+    assert_eq!(
+        rig.payment_state(&entitlement).await?.as_deref(),
+        Some("failed")
+    );
+    let published = outcomes(&rig, 2, WAIT).await?;
+    assert_eq!(published.len(), 2);
+    let (key, failed) = &published[1];
+    assert_eq!(key, &entitlement);
+    assert_eq!(failed.status, TransferStatus::Failed as i32);
+    assert_eq!(failed.reason_code, "DECISION_TERMINATED");
+    assert_eq!(failed.end_to_end_id, sent[0].1.end_to_end_id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_timeout_is_not_retried_once_a_termination_cancelled_its_month() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let entitlement = unique("e");
+    let decision_id = format!("decision-{entitlement}");
+    rig.publish_list(&rig.signed_list(
+        &unique("list"),
+        vec![line(&entitlement, BANK_A, 6_000_000)],
+        1,
+    ))
+    .await?;
+    let first = rig.instructions(BANK_A, 1, WAIT).await?[0]
+        .1
+        .end_to_end_id
+        .clone();
+    rig.publish_result(&first, BANK_A, TransactionStatus::Rjct, "AB05")
+        .await?;
+    rig.wait_payment_state(&entitlement, "retrying").await?;
+
+    // No activation reached transfer: nothing shows the month began before the termination.
+    publish_decision(&rig, &decision_id, terminated(date(2026, 3, 1))).await?;
+    rig.wait_processed(topics::DECISIONS, 1).await?;
+    rig.clock.advance(ChronoDuration::seconds(61));
+
+    rig.wait_payment_state(&entitlement, "failed").await?;
+    assert_eq!(
+        rig.instructions(BANK_A, 2, QUIET).await?.len(),
+        1,
+        "no second attempt"
+    );
+    let published = outcomes(&rig, 2, WAIT).await?;
+    assert_eq!(published.len(), 2);
+    assert_eq!(published[1].1.status, TransferStatus::Failed as i32);
+    assert_eq!(published[1].1.reason_code, "DECISION_TERMINATED");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_timeout_of_a_month_begun_before_the_termination_is_still_retried() -> anyhow::Result<()>
+{
+    let rig = start().await?;
+    let entitlement = unique("e");
+    let decision_id = format!("decision-{entitlement}");
+    publish_decision(&rig, &decision_id, activated(date(2026, 2, 20))).await?;
+    rig.publish_list(&rig.signed_list(
+        &unique("list"),
+        vec![line(&entitlement, BANK_A, 6_000_000)],
+        1,
+    ))
+    .await?;
+    let first = rig.instructions(BANK_A, 1, WAIT).await?[0]
+        .1
+        .end_to_end_id
+        .clone();
+    rig.publish_result(&first, BANK_A, TransactionStatus::Rjct, "AB05")
+        .await?;
+    rig.wait_payment_state(&entitlement, "retrying").await?;
+
+    publish_decision(&rig, &decision_id, terminated(date(2026, 3, 1))).await?;
+    rig.wait_processed(topics::DECISIONS, 2).await?;
+    rig.clock.advance(ChronoDuration::seconds(61));
+
+    let sent = rig.instructions(BANK_A, 2, WAIT).await?;
+    assert_eq!(
+        sent.len(),
+        2,
+        "month 2 began on 2026-02-20 and is still owed"
+    );
+    assert!(sent[1].1.end_to_end_id.ends_with("-002"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_list_repeating_a_paid_entitlement_reconciles_with_no_difference() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let (paid, new) = (unique("e"), unique("e"));
+    rig.publish_list(&rig.signed_list(&unique("list"), vec![line(&paid, BANK_A, 6_000_000)], 1))
+        .await?;
+    let first = rig.instructions(BANK_A, 1, WAIT).await?[0]
+        .1
+        .end_to_end_id
+        .clone();
+    rig.publish_result(&first, BANK_A, TransactionStatus::Accc, "")
+        .await?;
+    rig.wait_payment_state(&paid, "paid").await?;
+
+    let second_list = unique("list");
+    rig.publish_list(&rig.signed_list(
+        &second_list,
+        vec![
+            line(&paid, BANK_A, 6_000_000),
+            line(&new, BANK_A, 4_500_000),
+        ],
+        2,
+    ))
+    .await?;
+    let sent = rig.instructions(BANK_A, 2, WAIT).await?;
+    assert_eq!(sent.len(), 2, "only the new entitlement is sent");
+    rig.publish_result(
+        &sent[1].1.end_to_end_id,
+        BANK_A,
+        TransactionStatus::Accc,
+        "",
+    )
+    .await?;
+    rig.wait_payment_state(&new, "paid").await?;
+
+    let rows = rig
+        .client()
+        .await?
+        .get_reconciliation(GetReconciliationRequest {
+            list_id: second_list,
+            ..GetReconciliationRequest::default()
+        })
+        .await?
+        .into_inner()
+        .rows;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].approved_count, 1);
+    assert_eq!(rows[0].approved_dong, 4_500_000);
+    assert_eq!(rows[0].credited_dong, 4_500_000);
+    assert_eq!(rows[0].difference_dong, 0);
+    let metrics = rig.metrics().await?;
+    assert!(
+        metrics.contains("transfer_lines_already_paid_total 1"),
+        "the skipped line is counted, not silent"
+    );
     Ok(())
 }

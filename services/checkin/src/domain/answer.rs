@@ -11,8 +11,29 @@ use super::window::{BenefitMonth, CheckinWindow, Placement};
 pub enum DecisionStanding {
     /// Paying; check-ins count.
     Active,
-    /// Ended early; the reason is the contract's termination reason.
-    Terminated(i32),
+    /// Ended early: benefit months starting on or after `effective` are not paid (every month,
+    /// when the date is unknown); earlier months still count.
+    Terminated {
+        /// The contract's termination reason.
+        reason: i32,
+        /// Day from which nothing more is paid.
+        effective: Option<NaiveDate>,
+    },
+}
+
+impl DecisionStanding {
+    /// The termination reason when the termination cancels the benefit month of `window`.
+    ///
+    /// Law 74 art. 41(4): payments for months after the effective date are cancelled; the rule
+    /// shared with eligibility and payroll is that a month starting on or after it is not paid.
+    pub fn cancels(self, window: &CheckinWindow) -> Option<i32> {
+        match self {
+            Self::Active => None,
+            Self::Terminated { reason, effective } => effective
+                .is_none_or(|effective| window.month_start() >= effective)
+                .then_some(reason),
+        }
+    }
 }
 
 /// The verdict on a scan, before anything is recorded.
@@ -35,7 +56,9 @@ pub fn judge(
     placement: Placement,
     month_suspended: impl Fn(BenefitMonth) -> bool,
 ) -> Verdict {
-    if let DecisionStanding::Terminated(reason) = standing {
+    let (Placement::Inside(window) | Placement::TooEarly(window) | Placement::TooLate(window)) =
+        placement;
+    if let Some(reason) = standing.cancels(&window) {
         return Verdict::Terminated(reason);
     }
     match placement {
@@ -209,14 +232,37 @@ mod tests {
         assert_eq!(verdict, Verdict::CountsFor(window(2)));
     }
 
+    fn terminated_from(month: u32, day: u32) -> DecisionStanding {
+        DecisionStanding::Terminated {
+            reason: 1,
+            effective: NaiveDate::from_ymd_opt(2026, month, day),
+        }
+    }
+
     #[test]
-    fn a_terminated_decision_refuses_even_inside_a_window() {
-        let verdict = judge(
-            DecisionStanding::Terminated(1),
-            Placement::Inside(window(2)),
-            |_| false,
-        );
+    fn a_termination_refuses_a_month_starting_on_its_effective_date_even_inside_the_window() {
+        let verdict = judge(terminated_from(4, 16), Placement::Inside(window(2)), |_| {
+            false
+        });
         assert_eq!(verdict, Verdict::Terminated(1));
+    }
+
+    #[test]
+    fn a_termination_effective_later_lets_an_earlier_month_count() {
+        let verdict = judge(terminated_from(4, 17), Placement::Inside(window(2)), |_| {
+            false
+        });
+        assert_eq!(verdict, Verdict::CountsFor(window(2)));
+    }
+
+    #[test]
+    fn a_termination_without_a_date_refuses_every_month() {
+        let standing = DecisionStanding::Terminated {
+            reason: 3,
+            effective: None,
+        };
+        let verdict = judge(standing, Placement::TooEarly(window(2)), |_| false);
+        assert_eq!(verdict, Verdict::Terminated(3));
     }
 
     #[test]

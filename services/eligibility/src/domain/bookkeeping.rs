@@ -183,8 +183,8 @@ pub struct EarlyEnd {
     pub reason: BenefitEndReason,
     /// The day the termination takes effect.
     pub effective_on: NaiveDate,
-    /// Benefit months that start after that day and are no longer paid; money already paid
-    /// for them is a debt to recover.
+    /// Benefit months that start on or after that day and are no longer paid; money already
+    /// paid for them is a debt to recover.
     pub cancelled_months: Vec<u32>,
     /// Contribution months returned to the reserve for those months.
     pub reserved_contribution_months: u32,
@@ -192,8 +192,9 @@ pub struct EarlyEnd {
 
 /// Ends a benefit on `effective_on` and works out what is cancelled and what is reserved.
 ///
-/// Payments for months after the effective date are cancelled (Law 74/2025 art. 41(4)); the
-/// month in which it falls is kept. Suspended months before it were already lost and are not
+/// Payments for months after the effective date are cancelled (Law 74/2025 art. 41(4)): a
+/// benefit month that starts on or after it is not paid, as payroll counts it; a month that
+/// started before it is kept. Suspended months before it were already lost and are not
 /// reserved; each cancelled month is reserved as 12 contribution months when the reason
 /// allows it (the conversion rate is in the rules and unconfirmed).
 pub fn end_early(
@@ -205,7 +206,7 @@ pub fn end_early(
     let cancelled_months: Vec<u32> = schedule
         .months()
         .iter()
-        .filter(|month| month.first_day > effective_on)
+        .filter(|month| month.first_day >= effective_on)
         .map(|month| month.number)
         .collect();
     let unused = u32::try_from(cancelled_months.len()).unwrap_or(u32::MAX);
@@ -317,13 +318,28 @@ mod tests {
             &rules(),
         );
         assert_eq!(end.cancelled_months, [2, 3]);
+    }
+
+    #[test]
+    fn an_end_on_the_first_day_of_a_month_cancels_and_reserves_that_month() {
+        let schedule = schedule(3);
+        // Month 2 runs 2026-04-17 to 2026-05-16; month 3 starts 2026-05-17.
         let end = end_early(
             &schedule,
-            BenefitEndReason::OwnRequest,
+            BenefitEndReason::FoundJob,
             date(2026, 4, 17),
             &rules(),
         );
+        assert_eq!(end.cancelled_months, [2, 3]);
+        assert_eq!(end.reserved_contribution_months, 24);
+        let end = end_early(
+            &schedule,
+            BenefitEndReason::FoundJob,
+            date(2026, 4, 18),
+            &rules(),
+        );
         assert_eq!(end.cancelled_months, [3]);
+        assert_eq!(end.reserved_contribution_months, 12);
     }
 
     #[test]

@@ -95,13 +95,46 @@ impl fmt::Display for DisqualifyingEventKind {
     }
 }
 
-/// A disqualifying event and the day it happened.
+/// A disqualifying event and the days it may have begun on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DisqualifyingEvent {
     /// What happened.
     pub kind: DisqualifyingEventKind,
-    /// When.
+    /// The earliest day it may have begun.
     pub date: NaiveDate,
+    /// The latest day it may have begun: `date` when the day is known, the month's last day
+    /// when only the month is.
+    pub latest: NaiveDate,
+}
+
+impl DisqualifyingEvent {
+    /// An event known to the day.
+    pub fn on(kind: DisqualifyingEventKind, date: NaiveDate) -> DisqualifyingEvent {
+        DisqualifyingEvent {
+            kind,
+            date,
+            latest: date,
+        }
+    }
+
+    /// A job with compulsory social insurance seen only as a contribution month: the
+    /// collection system reports whole months, so the job may have begun on any day of it.
+    pub fn new_job_in(month: YearMonth) -> DisqualifyingEvent {
+        let first_day = month.first_day();
+        let latest = first_day
+            .checked_add_months(Months::new(1))
+            .and_then(|next| next.pred_opt())
+            .unwrap_or(first_day);
+        DisqualifyingEvent {
+            kind: DisqualifyingEventKind::NewJobWithSocialInsurance,
+            date: first_day,
+            latest,
+        }
+    }
+
+    fn is_known_to_the_day(&self) -> bool {
+        self.date == self.latest
+    }
 }
 
 /// The facts of one claim as registered by the job centre.
@@ -297,18 +330,21 @@ pub fn evaluate(
     let disqualifying_window_ends = calendar
         .nth_working_day_after(facts.filed_on, rules.disqualifying_window_working_days)
         .map_err(PeriodError::from)?;
-    let disqualifying = facts
-        .events
-        .iter()
-        .filter(|event| facts.filed_on <= event.date && event.date <= disqualifying_window_ends)
-        .min_by_key(|event| event.date);
+    let disqualifying =
+        first_disqualifying_event(&facts.events, facts.filed_on, disqualifying_window_ends);
     conditions.push(outcome(
         Condition::NoDisqualifyingEvent,
         disqualifying.is_none(),
         match disqualifying {
-            Some(event) => format!(
+            Some(event) if event.is_known_to_the_day() => format!(
                 "{} on {}, within {} working days after the claim",
                 event.kind, event.date, rules.disqualifying_window_working_days
+            ),
+            Some(event) => format!(
+                "{} in {}, within {} working days after the claim",
+                event.kind,
+                YearMonth::of(event.date),
+                rules.disqualifying_window_working_days
             ),
             None => format!(
                 "no disqualifying event from {} to {}",
@@ -350,6 +386,19 @@ pub fn evaluate(
         start_date,
         schedule,
     })
+}
+
+/// The earliest event that may have begun from the filing day to the end of the window after
+/// it (condition 4); an event known only by its month counts when the month overlaps them.
+pub fn first_disqualifying_event(
+    events: &[DisqualifyingEvent],
+    filed_on: NaiveDate,
+    window_ends: NaiveDate,
+) -> Option<&DisqualifyingEvent> {
+    events
+        .iter()
+        .filter(|event| filed_on <= event.latest && event.date <= window_ends)
+        .min_by_key(|event| event.date)
 }
 
 fn pension_outcome(
@@ -619,10 +668,10 @@ mod tests {
     #[test]
     fn a_new_job_on_the_tenth_working_day_after_the_claim_disqualifies() {
         let mut facts = claim(date(2026, 2, 27), date(2026, 3, 2));
-        facts.events.push(DisqualifyingEvent {
-            kind: DisqualifyingEventKind::NewJobWithSocialInsurance,
-            date: date(2026, 3, 16),
-        });
+        facts.events.push(DisqualifyingEvent::on(
+            DisqualifyingEventKind::NewJobWithSocialInsurance,
+            date(2026, 3, 16),
+        ));
         let history = history(months_ending(ym(2026, 2), 24, 10_000_000, Region::I));
         let book = book().with_calendar(WorkingCalendar::default());
 
@@ -642,10 +691,10 @@ mod tests {
     #[test]
     fn a_new_job_on_the_eleventh_working_day_after_the_claim_does_not_disqualify() {
         let mut facts = claim(date(2026, 2, 27), date(2026, 3, 2));
-        facts.events.push(DisqualifyingEvent {
-            kind: DisqualifyingEventKind::NewJobWithSocialInsurance,
-            date: date(2026, 3, 17),
-        });
+        facts.events.push(DisqualifyingEvent::on(
+            DisqualifyingEventKind::NewJobWithSocialInsurance,
+            date(2026, 3, 17),
+        ));
         let history = history(months_ending(ym(2026, 2), 24, 10_000_000, Region::I));
         let book = book().with_calendar(WorkingCalendar::default());
 
@@ -654,13 +703,59 @@ mod tests {
         assert!(evaluation.is_eligible());
     }
 
+    fn judged_with_a_new_job_in(filed_on: NaiveDate, job_month: YearMonth) -> Evaluation {
+        let mut facts = claim(date(2026, 2, 27), filed_on);
+        facts.events.push(DisqualifyingEvent::new_job_in(job_month));
+        let history = history(months_ending(ym(2026, 2), 24, 10_000_000, Region::I));
+        let book = book().with_calendar(WorkingCalendar::default());
+        evaluate(&facts, &history, &book).unwrap()
+    }
+
+    #[test]
+    fn a_new_employer_contributing_for_the_filing_month_disqualifies() {
+        let evaluation = judged_with_a_new_job_in(date(2026, 3, 16), ym(2026, 3));
+
+        assert_eq!(failed(&evaluation), [Condition::NoDisqualifyingEvent]);
+        assert_eq!(
+            evaluation
+                .condition(Condition::NoDisqualifyingEvent)
+                .unwrap()
+                .reason,
+            "new job with social insurance in 2026-03, within 10 working days after the claim"
+        );
+    }
+
+    #[test]
+    fn a_new_job_month_ending_on_the_filing_day_disqualifies_and_one_ending_before_does_not() {
+        let filed_on_its_last_day = judged_with_a_new_job_in(date(2026, 3, 31), ym(2026, 3));
+        let filed_the_day_after = judged_with_a_new_job_in(date(2026, 4, 1), ym(2026, 3));
+
+        assert_eq!(
+            failed(&filed_on_its_last_day),
+            [Condition::NoDisqualifyingEvent]
+        );
+        assert!(filed_the_day_after.is_eligible());
+    }
+
+    #[test]
+    fn a_new_job_month_starting_by_the_end_of_the_window_disqualifies_and_a_later_one_does_not() {
+        // Filed Friday 2026-03-20: the tenth working day after it is 2026-04-03.
+        let starts_inside = judged_with_a_new_job_in(date(2026, 3, 20), ym(2026, 4));
+        // Filed Monday 2026-03-02: the window ends 2026-03-16, before April starts.
+        let starts_after = judged_with_a_new_job_in(date(2026, 3, 2), ym(2026, 4));
+
+        assert_eq!(starts_inside.disqualifying_window_ends, date(2026, 4, 3));
+        assert_eq!(failed(&starts_inside), [Condition::NoDisqualifyingEvent]);
+        assert!(starts_after.is_eligible());
+    }
+
     #[test]
     fn under_the_2013_regime_an_event_on_the_fifteenth_working_day_disqualifies() {
         let mut facts = claim(date(2025, 12, 31), date(2026, 3, 2));
-        facts.events.push(DisqualifyingEvent {
-            kind: DisqualifyingEventKind::MilitaryPoliceOrMilitiaService,
-            date: date(2026, 3, 23),
-        });
+        facts.events.push(DisqualifyingEvent::on(
+            DisqualifyingEventKind::MilitaryPoliceOrMilitiaService,
+            date(2026, 3, 23),
+        ));
         let history = history(months_ending(ym(2025, 12), 24, 10_000_000, Region::I));
         let book = book().with_calendar(WorkingCalendar::default());
 

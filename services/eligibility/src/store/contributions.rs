@@ -54,13 +54,13 @@ pub async fn insert(
     Ok(inserted == 1)
 }
 
-/// Stores a batch in one statement; returns how many rows were new.
+/// Stores a batch in one statement; returns the rows that were new.
 pub async fn insert_batch(
     conn: &mut PgConnection,
     records: &[ContributionRow],
     source: &str,
     at: DateTime<Utc>,
-) -> Result<u64, StoreError> {
+) -> Result<Vec<ContributionRow>, StoreError> {
     let column = |get: fn(&ContributionRow) -> String| records.iter().map(get).collect::<Vec<_>>();
     let months: Vec<NaiveDate> = records.iter().map(|record| record.month).collect();
     let salaries: Vec<i64> = records.iter().map(|record| record.salary_dong).collect();
@@ -69,14 +69,16 @@ pub async fn insert_batch(
         .iter()
         .map(|record| record.state_salary_scale)
         .collect();
-    let inserted = sqlx::query(
+    let inserted = sqlx::query_as(
         "INSERT INTO contributions (social_insurance_number, month, employer_id, salary_dong, \
          contract_type, region, state_salary_scale, citizen_id, source, recorded_at) \
          SELECT number, month, employer, salary, contract, region, state_scale, citizen, $9, $10 \
          FROM UNNEST($1::text[], $2::date[], $3::text[], $4::bigint[], $5::text[], \
                      $6::smallint[], $7::boolean[], $8::text[]) \
               AS batch(number, month, employer, salary, contract, region, state_scale, citizen) \
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT DO NOTHING \
+         RETURNING social_insurance_number, month, employer_id, salary_dong, contract_type, \
+                   region, state_salary_scale, citizen_id",
     )
     .bind(column(|record| record.social_insurance_number.clone()))
     .bind(months)
@@ -88,9 +90,8 @@ pub async fn insert_batch(
     .bind(column(|record| record.citizen_id.clone()))
     .bind(source)
     .bind(at)
-    .execute(conn)
-    .await?
-    .rows_affected();
+    .fetch_all(conn)
+    .await?;
     Ok(inserted)
 }
 

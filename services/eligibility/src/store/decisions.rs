@@ -199,6 +199,22 @@ pub async fn live_by_social_insurance_number(
     .await?)
 }
 
+/// Those of `numbers` whose holder has a live decision.
+pub async fn numbers_with_live_decisions(
+    conn: &mut PgConnection,
+    numbers: &[String],
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT i.value FROM person_identifiers i \
+         JOIN decisions d ON d.person_id = i.person_id \
+         WHERE i.kind = 'social_insurance_number' AND i.value = ANY($1) \
+           AND d.state IN ('active', 'suspended')",
+    )
+    .bind(numbers)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// The day employment ended for a person's newest decision, and the contribution months that
 /// decision left in reserve: a new claim counts only months after that day, plus the reserve.
 pub async fn earlier_benefit(

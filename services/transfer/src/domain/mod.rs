@@ -6,4 +6,5 @@ pub mod end_to_end;
 pub mod list;
 pub mod money;
 pub mod result;
+pub mod termination;
 pub mod text;

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use clock::SharedClock;
 use contracts::checkin::v1::checkin_service_server::CheckinServiceServer;
 use serving::{Infrastructure, StartupError, Workload};
-use settings::SettingsError;
 use sqlx::migrate::Migrator;
 use tonic::{server::NamedService, service::Routes};
 
@@ -31,19 +30,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// The checkin service, built and bound, ready to run.
 pub type App = serving::App;
 
-/// Why checkin could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// The notice keys in the configuration are unusable.
-    #[error(transparent)]
-    Keys(#[from] SettingsError),
-    /// A connection, migration or port failed.
-    #[error(transparent)]
-    Startup(#[from] StartupError),
-}
-
 /// Connects, migrates, binds the ports and assembles the workers.
-pub async fn build(config: Config, clock: SharedClock) -> Result<App, BuildError> {
+pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupError> {
     let (signer, ring) = config.notices.keys()?;
     if config.notices.signing_key_seed.expose()
         == config::NoticeSettings::default().signing_key_seed.expose()
@@ -77,9 +65,7 @@ pub async fn build(config: Config, clock: SharedClock) -> Result<App, BuildError
         consumers: vec![consumer, missed],
         relay: Some(infrastructure.relay(&config.base.relay)),
     };
-    Ok(App::bind(&config.base.server, workload)
-        .await
-        .map_err(StartupError::from)?)
+    Ok(App::bind(&config.base.server, workload).await?)
 }
 
 /// Applies the migrations and returns, for the `migrate` command.

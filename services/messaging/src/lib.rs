@@ -16,7 +16,7 @@ mod producer;
 mod settings;
 
 pub use consumer::{ConsumerLoop, Handler, HandlerError, Inbound, decode};
-pub use outbox::{OutboxEvent, Relay, RelaySettings, enqueue};
+pub use outbox::{OutboxEvent, Relay, RelaySettings, enqueue, enqueue_all};
 pub use producer::idempotent_producer;
 pub use settings::KafkaSettings;
 

@@ -47,6 +47,18 @@ impl OutboxEvent {
 /// Call it after the state change it announces, in the same transaction: rows on one key
 /// then get ids in commit order, which is the order the relay publishes them in.
 pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> Result<(), sqlx::Error> {
+    enqueue_all(conn, std::slice::from_ref(event)).await
+}
+
+/// Writes `events` in the caller's transaction in one statement, in the given order, each
+/// with the current span's trace context; for the thousands of events one change can raise.
+pub async fn enqueue_all(
+    conn: &mut PgConnection,
+    events: &[OutboxEvent],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let trace = telemetry::headers_for_span(&tracing::Span::current());
     let find = |name: &str| {
         trace
@@ -54,14 +66,25 @@ pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> Result<(),
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.clone())
     };
+    let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+    let topics: Vec<&str> = events.iter().map(|event| event.topic.as_str()).collect();
+    let keys: Vec<&str> = events.iter().map(|event| event.key.as_str()).collect();
+    let payloads: Vec<&[u8]> = events
+        .iter()
+        .map(|event| event.payload.as_slice())
+        .collect();
+    // WITH ORDINALITY keeps the caller's order in the identity column the relay orders by.
     sqlx::query(
         "INSERT INTO outbox (event_id, topic, message_key, payload, traceparent, tracestate) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT e.event_id, e.topic, e.message_key, e.payload, $5, $6 \
+         FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::BYTEA[]) WITH ORDINALITY \
+              AS e (event_id, topic, message_key, payload, position) \
+         ORDER BY e.position",
     )
-    .bind(event.event_id)
-    .bind(&event.topic)
-    .bind(&event.key)
-    .bind(&event.payload)
+    .bind(&ids)
+    .bind(&topics)
+    .bind(&keys)
+    .bind(&payloads)
     .bind(find("traceparent"))
     .bind(find("tracestate"))
     .execute(conn)

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use clock::SharedClock;
 use contracts::payroll::v1::payroll_service_server::PayrollServiceServer;
 use serving::{Infrastructure, StartupError, Workload};
-use settings::SettingsError;
 use sqlx::migrate::Migrator;
 use tonic::{server::NamedService, service::Routes};
 
@@ -28,19 +27,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// The payroll service, built and bound, ready to run.
 pub type App = serving::App;
 
-/// Why payroll could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// The configuration names an unusable key.
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    /// The connections or ports could not be set up.
-    #[error(transparent)]
-    Startup(#[from] StartupError),
-}
-
 /// Connects, migrates, binds the ports and assembles the workers.
-pub async fn build(config: Config, clock: SharedClock) -> Result<App, BuildError> {
+pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupError> {
     // A bad schedule or key is refused before anything connects.
     let schedule = config.lists.schedule()?;
     if config.lists.policy_key_seed.expose()
@@ -80,9 +68,7 @@ pub async fn build(config: Config, clock: SharedClock) -> Result<App, BuildError
         consumers: vec![consumer, cutter],
         relay: Some(infrastructure.relay(&config.base.relay)),
     };
-    Ok(App::bind(&config.base.server, workload)
-        .await
-        .map_err(StartupError::from)?)
+    Ok(App::bind(&config.base.server, workload).await?)
 }
 
 /// Applies the migrations and returns, for the `migrate` command.

@@ -9,6 +9,9 @@ use crate::{BaseConfig, ServeError, Worker, worker};
 /// Why a service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// A configuration value is unusable (caught at build when it was set in code).
+    #[error(transparent)]
+    Config(#[from] settings::SettingsError),
     /// The database could not be reached as the service's role.
     #[error("database unreachable: {0}")]
     Database(#[from] sqlx::Error),

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use clock::SharedClock;
 use contracts::transfer::v1::transfer_service_server::TransferServiceServer;
 use serving::{Infrastructure, StartupError, Workload};
+use settings::SettingsError;
 use sqlx::migrate::Migrator;
 use tonic::{server::NamedService, service::Routes};
 
@@ -38,13 +39,9 @@ pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupErr
              TRANSFER__VAULT__KEY outside local development"
         );
     }
-    // `Config::validate` refuses a bad vault key at load; this catches a config built in
-    // code. `StartupError` has no configuration variant, so it travels as sqlx's.
-    let policy = policy::Policy::from_config(&config, clock).map_err(|error| {
-        StartupError::Database(sqlx::Error::Configuration(
-            format!("vault.key: {error}").into(),
-        ))
-    })?;
+    // `Config::validate` refuses a bad vault key at load; this catches a config built in code.
+    let policy = policy::Policy::from_config(&config, clock)
+        .map_err(|error| SettingsError::invalid("vault.key", error.to_string()))?;
     let policy = Arc::new(policy);
     let infrastructure = Infrastructure::connect(&config.base, Some(&MIGRATOR)).await?;
     let api = grpc::Api::new(infrastructure.pool.clone(), policy.clone());

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use contracts::payroll::v1::PaymentListChunk;
 use contracts::topics;
-use messaging::{OutboxEvent, enqueue};
+use messaging::{OutboxEvent, enqueue, enqueue_all};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -334,45 +334,6 @@ pub async fn send_attempts(
         })
         .collect();
     enqueue_all(tx, &events).await?;
-    Ok(())
-}
-
-/// Writes `events` in the caller's transaction in one statement, in order, each with the
-/// current span's trace context: what `messaging::enqueue` does for one event, for the
-/// thousands of instructions of one list.
-async fn enqueue_all(tx: &mut PgConnection, events: &[OutboxEvent]) -> Result<(), sqlx::Error> {
-    if let [event] = events {
-        return enqueue(tx, event).await;
-    }
-    let trace = telemetry::headers_for_span(&tracing::Span::current());
-    let find = |name: &str| {
-        trace
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
-    let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
-    let topics: Vec<&str> = events.iter().map(|event| event.topic.as_str()).collect();
-    let keys: Vec<&str> = events.iter().map(|event| event.key.as_str()).collect();
-    let payloads: Vec<&[u8]> = events
-        .iter()
-        .map(|event| event.payload.as_slice())
-        .collect();
-    sqlx::query(
-        "INSERT INTO outbox (event_id, topic, message_key, payload, traceparent, tracestate) \
-         SELECT e.event_id, e.topic, e.message_key, e.payload, $5, $6 \
-         FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::BYTEA[]) WITH ORDINALITY \
-              AS e (event_id, topic, message_key, payload, position) \
-         ORDER BY e.position",
-    )
-    .bind(&ids)
-    .bind(&topics)
-    .bind(&keys)
-    .bind(&payloads)
-    .bind(find("traceparent"))
-    .bind(find("tracestate"))
-    .execute(tx)
-    .await?;
     Ok(())
 }
 

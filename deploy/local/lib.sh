@@ -491,6 +491,32 @@ create_topics() {
 # Everything the services and the tests need, started or reused. One caller at a time: up.sh
 # and test.sh run in parallel must not both initialise the data directory.
 
+# What the tests use beyond PostgreSQL and the broker, from the distribution: headless Chromium
+# and its WebDriver for the kiosk page, pdftoppm to render notices, xmllint to validate
+# ISO 20022 files against their XSDs, and a font with Vietnamese glyphs for the browser.
+ensure_test_tools() {
+    local missing=()
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+    command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
+    [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
+    if ((${#missing[@]})); then
+        log "installing test tools from the distribution: ${missing[*]}"
+        apt_install "${missing[@]}"
+    fi
+    log "test tools: $(chromium --version 2>/dev/null || echo 'chromium ?'); $(pdftoppm -v 2>&1 | head -n 1); $(xmllint --version 2>&1 | head -n 1)"
+}
+
+# Databases of earlier test runs: a passing test drops its own, a failing one keeps it for
+# inspection until the next run starts.
+drop_test_databases() {
+    local name
+    for name in $(pg_psql -d postgres -At -c "SELECT datname FROM pg_database WHERE datname LIKE 'test\_%'"); do
+        pg_psql -d postgres -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null
+    done
+}
+
 infra_up() {
     mkdir -p "$RUN_DIR"
     exec 9>"$RUN_DIR/infra.lock"

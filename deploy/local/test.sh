@@ -11,6 +11,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 infra_up
+ensure_test_tools
+drop_test_databases
 
 # The tests create what they need (databases, roles, topics) through these.
 export TEST_DATABASE_ADMIN_URL="postgres://$PG_SUPERUSER:$PG_SUPERPASSWORD@$PG_HOST:$PG_PORT/postgres"

@@ -118,6 +118,36 @@ impl TestDatabase {
     }
 }
 
+/// A test's database is dropped when the test ends, so a run of hundreds of tests does not
+/// fill the disk with hundreds of databases. A failed test keeps its database for inspection.
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let admin = self.admin.clone();
+        // FORCE ends the connections the test's pools and services still hold.
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop cannot await, and the test's runtime may be the one calling it: a short-lived
+        // runtime on its own thread does the work.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let mut server = PgConnection::connect_with(&admin).await?;
+                server.execute(statement.as_str()).await?;
+                server.close().await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            tracing::warn!(database = %self.name, %error, "test database not dropped");
+        }
+    }
+}
+
 /// Topics of one test: each name gets a unique prefix, and its dead-letter topic is created
 /// with it.
 pub struct TestTopics {

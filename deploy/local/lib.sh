@@ -593,6 +593,8 @@ start_simulator() {
 seed_demo() {
     local marker="$LOCAL_DIR/demo/.imported" bin_dir
     bin_dir="$REPO/target/$(profile_dir)"
+    pg_psql -d benefit -f "$DEPLOY_DIR/demo-kiosk.sql" >/dev/null ||
+        die "registering the development kiosk failed (deploy/local/demo-kiosk.sql)"
     if [[ -f "$marker" ]]; then
         log "demo data already imported (.local/demo)"
         return
@@ -654,6 +656,8 @@ print_summary() {
             printf '%-12s %-18s %-36s %-8s %s\n' "$name" "127.0.0.1:$grpc" \
                 "http://127.0.0.1:$metrics/metrics" "$pid" ".local/log/$name.log"
         done
+        printf '%-12s %-18s %-36s %-8s %s\n' kiosk-page "http://127.0.0.1:8052/" "-" \
+            "$(pidfile_pid checkin checkin || echo '-')" ".local/log/checkin.log"
         pid="$(pidfile_pid bank-simulator bank-simulator || echo '-')"
         printf '%-12s %-18s %-36s %-8s %s\n' bank-sim "(Kafka only)" "-" "$pid" \
             ".local/log/bank-simulator.log"

@@ -3,6 +3,7 @@
 
 use messaging::KafkaSettings;
 use serde::{Deserialize, Serialize};
+use serving::ServerSettings;
 use settings::{SettingsError, Validate};
 use telemetry::TelemetrySettings;
 
@@ -10,6 +11,8 @@ use telemetry::TelemetrySettings;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
+    /// Ports of `/health` and `/metrics` (HTTP) and of gRPC health and reflection.
+    pub server: ServerSettings,
     /// Brokers, consumer group and topic prefix.
     pub kafka: KafkaSettings,
     /// Log format and filter.
@@ -21,6 +24,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            server: ServerSettings::local(50059, 9109),
             kafka: KafkaSettings::local("bank-simulator"),
             telemetry: TelemetrySettings::default(),
             simulator: SimulatorSettings::default(),
@@ -80,6 +84,7 @@ impl Default for SimulatorSettings {
 
 impl Validate for Config {
     fn validate(&self) -> Result<(), SettingsError> {
+        self.server.validate()?;
         self.kafka.validate()?;
         let settings = &self.simulator;
         if settings.bank_ids.is_empty() {

@@ -6,7 +6,7 @@
 //! - Read `bank.<bank-id>.transfers.v1` (your 6-digit NAPAS id; the deployment may put a
 //!   prefix in front of every topic name). Each record is a protobuf
 //!   `benefit.bank.v1.TransferInstruction` keyed by its end-to-end id; the `event-id` header
-//!   identifies the record and `traceparent` carries the trace.
+//!   identifies the record and `traceparent` carries the trace; answer in that trace.
 //! - The end-to-end id is the idempotency key: an instruction seen twice is one payment.
 //! - Answer on `bank.results.v1` with a protobuf `benefit.bank.v1.BankResult` keyed by the
 //!   same end-to-end id, with your bank id: `ACCC` once the beneficiary's account is credited
@@ -19,9 +19,17 @@
 //! [`files::answer_pain_001`] does that here, and `bank-simulator answer-file <pain.001>
 //! <pain.002>` runs it on a file.
 //!
+//! - Commit your consumer offset only once the answer is on `bank.results.v1` (at least
+//!   once): an instruction read but not answered before a crash must be read again. Answering
+//!   twice is harmless; transfer applies a status once.
+//!
 //! This simulator answers every instruction of its configured banks after a delay, with an
 //! outcome drawn from configured shares. The draw depends only on the seed and the
-//! end-to-end id, so the same seed gives the same outcomes whatever the order of arrival.
+//! end-to-end id, so the same seed gives the same outcomes whatever the order of arrival. It
+//! stores an offset only after the answers to that instruction and to every one before it
+//! were delivered, and serves `/health` and `/metrics` (`bank_simulator_answers_total`,
+//! `bank_simulator_pending_answers`, `bank_simulator_delivery_failures_total`) on
+//! `server.http_port`.
 
 mod config;
 pub mod files;
@@ -31,20 +39,23 @@ use std::time::Duration;
 use contracts::bank::v1::{BankResult, TransactionStatus, TransferInstruction};
 use contracts::common::v1::EventMeta;
 use contracts::topics;
+use futures::StreamExt as _;
+use futures::stream::FuturesOrdered;
 use messaging::{KafkaSettings, headers};
 use prost::Message as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rdkafka::{
     Message,
-    consumer::{Consumer, StreamConsumer},
+    consumer::{CommitMode, Consumer, StreamConsumer},
     error::KafkaError,
-    message::OwnedHeaders,
+    message::{BorrowedMessage, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
 };
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 pub use config::{Config, Shares, SimulatorSettings};
@@ -102,12 +113,36 @@ pub fn decide(seed: u64, end_to_end_id: &str, shares: &Shares) -> Answer {
     Answer::Credited
 }
 
+/// Answers waiting for their delay or their delivery, at most; past it the simulator stops
+/// reading until some are delivered, so a stalled broker cannot fill its memory.
+const MAX_PENDING: usize = 20_000;
+
+/// How long one delivery of an answer may take before it is tried again.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The simulated bank, connected.
 pub struct Simulator {
     consumer: StreamConsumer,
     producer: FutureProducer,
     settings: SimulatorSettings,
     results_topic: String,
+    group: String,
+}
+
+/// Where a consumed instruction sits, so that its offset is stored once it is answered.
+#[derive(Debug)]
+struct Position {
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+/// What became of one consumed record.
+#[derive(Debug)]
+struct Handled {
+    position: Position,
+    /// False only when the simulator stopped before the answer was delivered.
+    done: bool,
 }
 
 impl Simulator {
@@ -118,7 +153,12 @@ impl Simulator {
         config
             .set("group.id", &kafka.group_id)
             .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "true");
+            .set("enable.auto.commit", "true")
+            // At least once: an offset is stored by hand only after the answer to its
+            // instruction, and to every one before it, was delivered; the periodic commit then
+            // commits only answered work. A crash answers some instructions again, which the
+            // end-to-end id makes harmless.
+            .set("enable.auto.offset.store", "false");
         kafka.apply_properties(&mut config);
         let consumer: StreamConsumer = config.create()?;
         let names: Vec<String> = settings
@@ -133,76 +173,149 @@ impl Simulator {
             producer: messaging::idempotent_producer(kafka)?,
             settings,
             results_topic: kafka.topic(topics::BANK_RESULTS),
+            group: kafka.group_id.clone(),
         })
     }
 
-    /// Answers instructions until `stop` is cancelled.
+    /// Answers instructions until `stop` is cancelled, then delivers the answers in hand and
+    /// commits.
     pub async fn run(self, stop: CancellationToken) {
         tracing::info!(banks = ?self.settings.bank_ids, seed = self.settings.seed, "bank simulator started");
         let delay = Duration::from_millis(self.settings.delay_ms);
+        // Answers wait out their delays side by side, so a slow bank is not a slow consumer,
+        // but they are settled in the order they were read: an offset is stored only when
+        // everything before it is answered.
+        let mut pending = FuturesOrdered::new();
+        let mut gap = false;
         loop {
-            let received = tokio::select! {
+            tokio::select! {
+                biased;
                 () = stop.cancelled() => break,
-                received = self.consumer.recv() => received,
-            };
-            let message = match received {
-                Ok(message) => message,
-                Err(error) => {
-                    tracing::warn!(%error, "kafka receive failed");
-                    continue;
+                Some(handled) = pending.next(), if !pending.is_empty() => {
+                    self.settle(handled, &mut gap);
+                    metrics::gauge!("bank_simulator_pending_answers").set(pending.len() as f64);
                 }
-            };
-            let instruction = match TransferInstruction::decode(
-                message.payload().unwrap_or_default(),
-            ) {
-                Ok(instruction) => instruction,
-                Err(error) => {
-                    tracing::warn!(%error, topic = message.topic(), "instruction does not decode; ignored");
-                    continue;
+                received = self.consumer.recv(), if pending.len() < MAX_PENDING => {
+                    let message = match received {
+                        Ok(message) => message,
+                        Err(error) => {
+                            tracing::warn!(%error, "kafka receive failed");
+                            continue;
+                        }
+                    };
+                    let position = Position {
+                        topic: message.topic().to_owned(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                    };
+                    let job = self.answer_to(&message);
+                    let producer = self.producer.clone();
+                    let topic = self.results_topic.clone();
+                    let stop = stop.clone();
+                    pending.push_back(async move {
+                        let done = match job {
+                            Some(job) => {
+                                let span = job.span.clone();
+                                deliver(producer, topic, job, delay, stop)
+                                    .instrument(span)
+                                    .await
+                            }
+                            None => true,
+                        };
+                        Handled { position, done }
+                    });
                 }
-            };
-            if !self
-                .settings
-                .bank_ids
-                .contains(&instruction.creditor_agent_bank_id)
-            {
-                tracing::warn!(
-                    bank_id = %instruction.creditor_agent_bank_id,
-                    "instruction for another bank; ignored"
-                );
-                continue;
             }
-            let answer = decide(
-                self.settings.seed,
-                &instruction.end_to_end_id,
-                &self.settings.shares,
-            );
-            let traceparent = headers::get(message.headers(), "traceparent").map(str::to_owned);
-            // Each answer waits out its delay on its own, so a slow bank is not a slow consumer.
-            tokio::spawn(answer_later(
-                self.producer.clone(),
-                self.results_topic.clone(),
-                instruction,
-                answer,
-                traceparent,
-                delay,
-            ));
+        }
+        while let Some(handled) = pending.next().await {
+            self.settle(handled, &mut gap);
+        }
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing is lost: uncommitted instructions are answered again after the restart.
+            tracing::debug!(%error, "final offset commit skipped");
         }
         tracing::info!("bank simulator stopped");
     }
+
+    /// The answer to one consumed record, or `None` when it is not one of ours to answer.
+    fn answer_to(&self, message: &BorrowedMessage<'_>) -> Option<Job> {
+        let instruction = match TransferInstruction::decode(message.payload().unwrap_or_default()) {
+            Ok(instruction) => instruction,
+            Err(error) => {
+                tracing::warn!(%error, topic = message.topic(), "instruction does not decode; ignored");
+                return None;
+            }
+        };
+        if !self
+            .settings
+            .bank_ids
+            .contains(&instruction.creditor_agent_bank_id)
+        {
+            tracing::warn!(
+                bank_id = %instruction.creditor_agent_bank_id,
+                "instruction for another bank; ignored"
+            );
+            return None;
+        }
+        let answer = decide(
+            self.settings.seed,
+            &instruction.end_to_end_id,
+            &self.settings.shares,
+        );
+        // The answer belongs to the trace of the payment, continued from the instruction.
+        let span = messaging::spans::process(message, &self.group, &instruction.end_to_end_id);
+        Some(Job {
+            instruction,
+            answer,
+            span,
+        })
+    }
+
+    /// Stores the offset of a handled record, unless an earlier one was left unanswered.
+    fn settle(&self, handled: Handled, gap: &mut bool) {
+        if !handled.done {
+            *gap = true;
+        }
+        if *gap {
+            return;
+        }
+        let Position {
+            topic,
+            partition,
+            offset,
+        } = &handled.position;
+        if let Err(error) = self.consumer.store_offset(topic, *partition, *offset) {
+            // After a rebalance took the partition away; its new owner answers again.
+            tracing::debug!(%error, topic, partition, offset, "offset not stored");
+        }
+    }
 }
 
-async fn answer_later(
-    producer: FutureProducer,
-    topic: String,
+/// One instruction to answer.
+struct Job {
     instruction: TransferInstruction,
     answer: Answer,
-    traceparent: Option<String>,
+    /// The `process` span of the instruction; the answer's `send` span is its child.
+    span: tracing::Span,
+}
+
+/// Waits out `delay`, then publishes the answer until the broker confirms it; returns false
+/// only if `stop` came before a delivery succeeded.
+async fn deliver(
+    producer: FutureProducer,
+    topic: String,
+    job: Job,
     delay: Duration,
-) {
+    stop: CancellationToken,
+) -> bool {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let Job {
+        instruction,
+        answer,
+        span,
+    } = job;
     let (status, reason) = answer.status_and_reason();
     let event_id = Uuid::new_v4().to_string();
     let result = BankResult {
@@ -220,18 +333,70 @@ async fn answer_later(
         additional_information: String::new(),
     };
     let payload = result.encode_to_vec();
-    let pairs = std::iter::once((headers::EVENT_ID, event_id.as_str()))
-        .chain(traceparent.as_deref().map(|value| ("traceparent", value)));
-    let record = FutureRecord::to(&topic)
-        .key(&instruction.end_to_end_id)
-        .payload(&payload)
-        .headers(headers::with_pairs(OwnedHeaders::new(), pairs));
-    if let Err((error, _)) = producer
-        .send(record, Timeout::After(Duration::from_secs(30)))
-        .await
-    {
-        tracing::warn!(%error, end_to_end_id = %instruction.end_to_end_id, "answer not delivered");
+    let send =
+        span.in_scope(|| messaging::spans::send(&topic, &event_id, None::<[(&str, &str); 0]>));
+    let trace = telemetry::headers_for_span(&send);
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let pairs = std::iter::once((headers::EVENT_ID, event_id.as_str())).chain(
+            trace
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str())),
+        );
+        let record = FutureRecord::to(&topic)
+            .key(&instruction.end_to_end_id)
+            .payload(&payload)
+            .headers(headers::with_pairs(OwnedHeaders::new(), pairs));
+        match producer
+            .send(record, Timeout::After(DELIVERY_TIMEOUT))
+            .instrument(send.clone())
+            .await
+        {
+            Ok(_) => {
+                metrics::counter!("bank_simulator_answers_total", "status" => answer.status_code(), "reason" => reason)
+                    .increment(1);
+                return true;
+            }
+            Err((error, _)) => {
+                metrics::counter!("bank_simulator_delivery_failures_total").increment(1);
+                tracing::warn!(%error, end_to_end_id = %instruction.end_to_end_id, "answer not delivered; trying again");
+                if stop.is_cancelled() {
+                    return false;
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return false,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+        }
     }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The Kafka client could not be created or subscribed.
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    /// A port could not be bound.
+    #[error(transparent)]
+    Serve(#[from] serving::ServeError),
+}
+
+/// The simulator as a served process: `/health` and `/metrics` on the HTTP port, gRPC health
+/// and reflection on the other, and the answering loop as its one worker (it ending early
+/// takes the process down, so it is restarted rather than silently idle).
+pub async fn build(config: &Config) -> Result<serving::App, StartError> {
+    let simulator = Simulator::connect(&config.kafka, config.simulator.clone())?;
+    let workload = serving::Workload {
+        routes: tonic::service::Routes::default(),
+        service_names: Vec::new(),
+        file_descriptor_set: contracts::FILE_DESCRIPTOR_SET,
+        consumers: vec![serving::worker(move |stop| simulator.run(stop))],
+        relay: None,
+    };
+    Ok(serving::App::bind(&config.server, workload).await?)
 }
 
 #[cfg(test)]

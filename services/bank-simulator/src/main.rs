@@ -4,7 +4,7 @@
 //! `answer-file <pain.001 file> <pain.002 file>`: answer one payment file and exit.
 
 use anyhow::Context;
-use bank_simulator::{Config, Simulator, files};
+use bank_simulator::{Config, files};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,9 +21,18 @@ async fn main() -> anyhow::Result<()> {
     );
     let telemetry = telemetry::init(bank_simulator::SERVICE, &config.telemetry)?;
     tracing::info!(?config, "configuration loaded");
-    let simulator = Simulator::connect(&config.kafka, config.simulator.clone())?;
-    simulator.run(serving::shutdown_on_signals()).await;
+    let result = serve(&config).await;
+    if let Err(error) = &result {
+        tracing::error!(%error, "bank simulator stopped on an error");
+    }
     telemetry.shutdown();
+    result
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let app = bank_simulator::build(config).await?;
+    app.run_until_stopped(serving::shutdown_on_signals())
+        .await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use settings::{Secret, SettingsError, Validate};
 
 use crate::domain::ids::KeyId;
 use crate::domain::token::{KeyRing, NoticeSigner};
+use crate::kiosk::KioskPageSettings;
 
 /// Everything checkin reads at start; see the README for every key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -18,6 +19,8 @@ pub struct Config {
     pub notices: NoticeSettings,
     /// The worker that publishes missed check-ins.
     pub missed: MissedSettings,
+    /// The kiosk page, off unless enabled.
+    pub kiosk_page: KioskPageSettings,
 }
 
 /// Notice signing: the current key and every other public key still recognised.
@@ -81,6 +84,11 @@ impl Default for NoticeSettings {
 }
 
 impl NoticeSettings {
+    /// True when notices would be signed with the published development seed.
+    pub fn signs_with_development_key(&self) -> bool {
+        self.signing_key_seed.expose().trim() == LOCAL_SIGNING_SEED
+    }
+
     /// The signer of new notices and the ring every scan is verified against; the signer's own
     /// key is always in the ring, as active.
     pub fn keys(&self) -> Result<(NoticeSigner, KeyRing), SettingsError> {
@@ -119,6 +127,7 @@ impl Default for Config {
             base: BaseConfig::local(crate::SERVICE, 50052, 9102),
             notices: NoticeSettings::default(),
             missed: MissedSettings::default(),
+            kiosk_page: KioskPageSettings::default(),
         }
     }
 }
@@ -127,6 +136,7 @@ impl Validate for Config {
     fn validate(&self) -> Result<(), SettingsError> {
         self.base.validate()?;
         self.notices.keys()?;
+        self.kiosk_page.validate()?;
         if self.missed.batch_size < 1 {
             return Err(SettingsError::invalid(
                 "missed.batch_size",

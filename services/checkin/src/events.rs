@@ -17,6 +17,7 @@ use crate::convert::date_from_proto;
 use crate::domain::ids::DecisionId;
 use crate::domain::token::{self, NoticeSigner};
 use crate::domain::window::{BenefitMonth, CheckinWindow, Schedule};
+use crate::notice::keys;
 use crate::store::{self, Change, ChangeOutcome, NewDecision, NewNotice};
 
 /// The topics checkin consumes, as one consumer group.
@@ -30,7 +31,8 @@ pub struct Events {
 }
 
 impl Events {
-    /// A handler that signs new notices with `signer`, valid for
+    /// A handler that signs new notices with the newest active key derived from `signer` (the
+    /// configured key), valid for
     /// `valid_days_after_last_window` days after the last window closes.
     pub fn new(
         signer: Arc<NoticeSigner>,
@@ -63,7 +65,9 @@ impl Events {
                 .unwrap_or(last_close),
         );
         let notice_id = Uuid::now_v7();
-        let (payload, token) = self.signer.sign(notice_id, decision_id.clone(), expires_at);
+        // New notices are signed with the newest active key, whichever instance rotated it.
+        let signer = keys::issuing_signer(tx, &self.signer, self.clock.now()).await?;
+        let (payload, token) = signer.sign(notice_id, decision_id.clone(), expires_at);
         let decision = NewDecision {
             decision_id: decision_id.as_str().to_owned(),
             decision_number: activated.decision_number.clone(),
@@ -182,7 +186,11 @@ impl Handler for Events {
                         self.change(tx, &decision_id, version, change).await
                     }
                     // Where the money goes is payroll's and transfer's business.
-                    Some(decision_event::Change::BankDestinationChanged(_)) => Ok(()),
+                    // Its windows have all closed; nothing is left to check in.
+                    Some(
+                        decision_event::Change::BankDestinationChanged(_)
+                        | decision_event::Change::Completed(_),
+                    ) => Ok(()),
                     None => Err(HandlerError::Permanent(
                         "decision event without a change".into(),
                     )),

@@ -1,6 +1,7 @@
 //! The checkin gRPC API: parse the request, apply the domain, store, reply.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clock::SharedClock;
@@ -9,26 +10,28 @@ use contracts::checkin::v1::{
     ExcuseReason, GetNoticeRequest, GetNoticeResponse, InvalidReason, ListMissedCheckinsRequest,
     ListMissedCheckinsResponse, ListSigningKeysRequest, ListSigningKeysResponse, MissedCheckin,
     NoticeFormat, RecordExcusedCheckinRequest, RecordExcusedCheckinResponse, RegisterKioskRequest,
-    RegisterKioskResponse, RevokeKioskRequest, RevokeKioskResponse, ScanOutcome, ScanRequest,
-    ScanResponse, WindowPosition,
+    RegisterKioskResponse, RetireSigningKeyRequest, RetireSigningKeyResponse, RevokeKioskRequest,
+    RevokeKioskResponse, RotateSigningKeyRequest, RotateSigningKeyResponse, ScanOutcome,
+    ScanRequest, ScanResponse, WindowPosition,
 };
 use contracts::common::v1::{Agency, Officer, SigningKey, SigningKeyState};
 use data_encoding::BASE32_NOPAD;
 use rand::RngCore;
 use serving::ApiError;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::announce::{NewCheckin, Source, window_to_proto};
 use crate::convert::{date_from_proto, date_to_proto, timestamp};
 use crate::domain::answer::{self, ScreenText, Verdict};
-use crate::domain::ids::DecisionId;
-use crate::domain::token::{self, KeyRing, NoticeSigner, TokenRefusal};
+use crate::domain::ids::{DecisionId, KeyId};
+use crate::domain::token::{self, KeyRing, NoticePayload, NoticeSigner, TokenRefusal};
 use crate::domain::window::{BenefitMonth, CheckinWindow, Placement, payment_by, vietnam_date};
-use crate::notice;
-use crate::store::{self, CheckinRecord, Recorded, Settlement};
+use crate::notice::keys::{KeyError, KeyState, SigningKeys, StoredKey};
+use crate::notice::{self, issued};
+use crate::store::{self, CheckinRecord, NoticeKey, Recorded, Settlement};
 
 /// Metadata key under which a kiosk presents its credential.
 pub const KIOSK_CREDENTIAL_HEADER: &str = "x-kiosk-credential";
@@ -37,111 +40,100 @@ pub const KIOSK_CREDENTIAL_HEADER: &str = "x-kiosk-credential";
 pub struct Api {
     pool: PgPool,
     clock: SharedClock,
-    signer: Arc<NoticeSigner>,
-    ring: Arc<KeyRing>,
+    keys: SigningKeys,
 }
 
 impl Api {
-    /// An API over the service's pool and clock, verifying notices against `ring`.
+    /// An API over the service's pool and clock; `signer` is the configured signing key and
+    /// `ring` every key configuration names, registered with the stored keys by [`Api::load_keys`].
     pub fn new(
         pool: PgPool,
         clock: SharedClock,
         signer: Arc<NoticeSigner>,
         ring: Arc<KeyRing>,
     ) -> Self {
-        Self {
-            pool,
-            clock,
-            signer,
-            ring,
-        }
+        let keys = SigningKeys::new(pool.clone(), clock.clone(), signer, ring);
+        Self { pool, clock, keys }
     }
 
-    /// The kiosk presenting the request's credential; unknown or revoked kiosks are refused.
-    async fn authenticate<T>(&self, request: &Request<T>) -> Result<store::Kiosk, ApiError> {
+    /// Loads the signing keys now, registering the configured ones, so a key configuration the
+    /// stored keys contradict stops the start rather than the first scan.
+    pub async fn load_keys(&self) -> Result<(), KeyError> {
+        self.keys.load().await
+    }
+
+    /// Answers a scan: one read authenticates the kiosk and loads the notice with its
+    /// decision, and a scan that counts is recorded with its event in one more statement.
+    /// `site` receives the kiosk's centre and province once it is authenticated.
+    async fn scan_request(
+        &self,
+        request: Request<ScanRequest>,
+        site: &mut Option<Site>,
+    ) -> Result<ScanResponse, ApiError> {
         let refused = || ApiError::Unauthenticated("kiosk credential refused".into());
         let credential = request
             .metadata()
             .get(KIOSK_CREDENTIAL_HEADER)
             .and_then(|value| value.to_str().ok())
+            .map(credential_hash)
             .ok_or_else(|| ApiError::Unauthenticated("kiosk credential missing".into()))?;
-        let kiosk = store::kiosk_by_credential(&self.pool, &credential_hash(credential))
+        let request = request.into_inner();
+        let now = self.clock.now();
+        // A signed token is checked offline first, so the one read below also loads its notice.
+        let scanned = match token::parse_short_code(&request.scanned_text) {
+            Some(code) => Scanned::Code(code),
+            None => match self.keys.verify(&request.scanned_text, now).await? {
+                Ok(payload) => Scanned::Signed(payload),
+                Err(refusal) => Scanned::Refused(refusal),
+            },
+        };
+        let key = match &scanned {
+            Scanned::Code(code) => NoticeKey::ShortCode(code),
+            Scanned::Signed(payload) => NoticeKey::Id(payload.notice_id),
+            Scanned::Refused(_) => NoticeKey::Nothing,
+        };
+        let mut conn = self.pool.acquire().await?;
+        let context = store::scan_context(&mut conn, &credential, key)
             .await?
             .ok_or_else(refused)?;
+        let kiosk = context.kiosk;
         if kiosk.revoked_at.is_some() {
             tracing::warn!(kiosk_id = %kiosk.kiosk_id, "revoked kiosk refused");
             return Err(refused());
         }
-        Ok(kiosk)
-    }
-
-    /// The notice a scanned text names: a signed token, verified offline against the key
-    /// ring and then against the notice issued under its id, or a short code typed by an
-    /// officer, which only the server can check.
-    async fn identify(
-        &self,
-        scanned_text: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Result<ScannedNotice, TokenRefusal>, ApiError> {
-        if let Some(code) = token::parse_short_code(scanned_text) {
-            let Some(notice) = store::notice_by_short_code(&self.pool, &code).await? else {
-                return Ok(Err(TokenRefusal::UnknownNotice));
-            };
-            if now >= notice.expires_at {
-                return Ok(Err(TokenRefusal::Expired));
-            }
-            return Ok(Ok(ScannedNotice {
-                notice_id: notice.notice_id,
-                decision_id: notice.decision_id,
-            }));
+        let claimed = request.kiosk_id.trim();
+        if !claimed.is_empty() && claimed != kiosk.kiosk_id.to_string() {
+            return Err(ApiError::Unauthenticated(
+                "kiosk_id does not match the credential".into(),
+            ));
         }
-        let payload = match self.ring.verify(scanned_text, now) {
-            Ok(payload) => payload,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let issued_for = store::notice_decision(&self.pool, payload.notice_id)
-            .await?
-            .and_then(|id| DecisionId::parse(&id).ok());
-        if let Err(refusal) = token::check_issued(&payload, issued_for.as_ref()) {
-            tracing::warn!(notice_id = %payload.notice_id, ?refusal, "signed notice refused");
-            return Ok(Err(refusal));
-        }
-        Ok(Ok(ScannedNotice {
-            notice_id: payload.notice_id,
-            decision_id: payload.decision_id.as_str().to_owned(),
-        }))
-    }
-
-    async fn scan_as(
-        &self,
-        kiosk: &store::Kiosk,
-        scanned_text: &str,
-    ) -> Result<ScanResponse, ApiError> {
-        let now = self.clock.now();
-        let today = vietnam_date(now);
-        let notice = match self.identify(scanned_text, now).await? {
+        *site = Some(Site {
+            centre: kiosk.centre_id.clone(),
+            province: kiosk.province.clone(),
+        });
+        let notice = match identify(scanned, context.notice, now) {
             Ok(notice) => notice,
             Err(refusal) => return Ok(invalid(refusal)),
         };
+        self.judge_and_record(&mut conn, &kiosk, notice, now).await
+    }
+
+    async fn judge_and_record(
+        &self,
+        conn: &mut PgConnection,
+        kiosk: &store::Kiosk,
+        notice: store::IssuedNotice,
+        now: DateTime<Utc>,
+    ) -> Result<ScanResponse, ApiError> {
+        let view = &notice.view;
         let decision_id = notice.decision_id.as_str();
-        let view = store::decision_view(&self.pool, decision_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Internal(format!("notice of unknown decision {decision_id}"))
-            })?;
-        let placement = view.schedule.locate(today);
+        let placement = view.schedule.locate(vietnam_date(now));
         // A late repeat of a month already recorded gets the same answer as the first scan.
         if let Placement::TooLate(window) = placement
-            && view
-                .month(window.month())
-                .is_some_and(store::StoredMonth::checked_in)
+            && let Some(stored) = view.month(window.month())
+            && stored.checked_in()
         {
-            return match store::checkin_record(&self.pool, decision_id, window.month()).await? {
-                Some(record) => Ok(already_recorded(&window, record)),
-                None => Err(ApiError::Internal(
-                    "checked-in month without its check-in".into(),
-                )),
-            };
+            return scan_answer(&window, stored.settled()?, decision_id);
         }
         let verdict = answer::judge(view.standing, placement, |month| {
             view.month(month).is_some_and(|stored| stored.suspended)
@@ -152,6 +144,14 @@ impl Api {
             Verdict::MonthSuspended(window) => return Ok(suspended(&window)),
             Verdict::Terminated(reason) => return Ok(terminated(reason)),
         };
+        // A month settled before this scan's read stays settled: answer from the read.
+        let settled = match view.month(window.month()) {
+            Some(stored) => stored.settled()?,
+            None => Some(Recorded::NoSuchMonth),
+        };
+        if let Some(settled) = settled {
+            return scan_answer(&window, Some(settled), decision_id);
+        }
         let checkin = NewCheckin {
             decision_id: decision_id.to_owned(),
             benefit_month: window.month().number(),
@@ -164,24 +164,16 @@ impl Api {
                 kiosk_id: kiosk.kiosk_id,
             },
         };
-        match store::record_checkin(&self.pool, &checkin).await? {
-            Recorded::New(record) => {
-                tracing::info!(
-                    decision_id,
-                    benefit_month = window.month().number(),
-                    kiosk_id = %kiosk.kiosk_id,
-                    "check-in recorded"
-                );
-                Ok(accepted(&window, record))
-            }
-            Recorded::Existing(record) => Ok(already_recorded(&window, record)),
-            Recorded::Settled(Settlement::Missed) => Ok(outside(Placement::TooLate(window))),
-            Recorded::Settled(_) => Ok(terminated(0)),
-            Recorded::NoSuchMonth => Err(ApiError::Internal(format!(
-                "decision {decision_id} lost benefit month {}",
-                window.month().number()
-            ))),
+        let recorded = store::record_checkin(conn, &checkin).await?;
+        if matches!(recorded, Recorded::New(_)) {
+            tracing::info!(
+                decision_id,
+                benefit_month = window.month().number(),
+                kiosk_id = %kiosk.kiosk_id,
+                "check-in recorded"
+            );
         }
+        scan_answer(&window, Some(recorded), decision_id)
     }
 
     async fn excuse(
@@ -240,7 +232,8 @@ impl Api {
                 officer: officer.clone(),
             },
         };
-        let (outcome, record) = match store::record_checkin(&self.pool, &checkin).await? {
+        let mut conn = self.pool.acquire().await?;
+        let (outcome, record) = match store::record_checkin(&mut conn, &checkin).await? {
             Recorded::New(record) => {
                 tracing::info!(
                     decision_id = %decision_id,
@@ -277,31 +270,87 @@ impl Api {
     async fn notice(&self, request: GetNoticeRequest) -> Result<GetNoticeResponse, ApiError> {
         let decision_id = DecisionId::parse(&request.decision_id)
             .map_err(|error| ApiError::invalid("decision_id", error.to_string()))?;
-        if NoticeFormat::try_from(request.format) != Ok(NoticeFormat::Png) {
-            return Err(ApiError::invalid(
-                "format",
-                "only NOTICE_FORMAT_PNG is available",
-            ));
-        }
+        let format = match NoticeFormat::try_from(request.format) {
+            Ok(NoticeFormat::Unspecified | NoticeFormat::Pdf) => NoticeFormat::Pdf,
+            Ok(NoticeFormat::Png) => NoticeFormat::Png,
+            Err(_) => {
+                return Err(ApiError::invalid(
+                    "format",
+                    "must be NOTICE_FORMAT_PDF or NOTICE_FORMAT_PNG",
+                ));
+            }
+        };
         let officer = officer_of(request.officer.as_ref(), Agency::JobCentre)?;
-        let notice = store::decision_notice(&self.pool, decision_id.as_str())
+        let mut notice = issued::load(&self.pool, &decision_id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("notice of decision {decision_id}")))?;
-        let content =
-            notice::qr_png(&notice.token).map_err(|error| ApiError::Internal(error.to_string()))?;
+        // A notice whose key was retired would be refused at every kiosk: print it signed anew.
+        if !self.keys.is_active(&notice.key_id).await? {
+            let signer = self.keys.signer().await?;
+            notice = issued::resign(&self.pool, &decision_id, notice, &signer).await?;
+        }
+        // Rendering takes a few milliseconds of CPU; it stays off the threads serving scans.
+        let sheet = notice.sheet.clone();
+        let (content, content_type) = tokio::task::spawn_blocking(move || match format {
+            NoticeFormat::Png => notice::render_png(&sheet).map(|bytes| (bytes, "image/png")),
+            _ => notice::render_pdf(&sheet).map(|bytes| (bytes, "application/pdf")),
+        })
+        .await
+        .map_err(|error| ApiError::Internal(format!("notice rendering stopped: {error}")))?
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
         tracing::info!(
             decision_id = %decision_id,
             notice_id = %notice.notice_id,
             officer_id = %officer.officer_id,
+            content_type,
             "notice printed"
         );
         Ok(GetNoticeResponse {
             notice_id: notice.notice_id.to_string(),
             content,
-            content_type: "image/png".into(),
-            short_code: notice.short_code,
+            content_type: content_type.into(),
+            short_code: notice.sheet.short_code,
             key_id: notice.key_id,
-            expires_at: Some(timestamp(notice.expires_at)),
+            expires_at: Some(timestamp(notice.sheet.expires_at)),
+        })
+    }
+
+    async fn signing_keys(&self) -> Result<ListSigningKeysResponse, ApiError> {
+        let keys = self
+            .keys
+            .list()
+            .await?
+            .into_iter()
+            .map(|(key, state)| signing_key(key, state))
+            .collect();
+        Ok(ListSigningKeysResponse { keys })
+    }
+
+    async fn rotate(
+        &self,
+        request: RotateSigningKeyRequest,
+    ) -> Result<RotateSigningKeyResponse, ApiError> {
+        let officer = officer_of(request.officer.as_ref(), Agency::Operator)?;
+        let key = self.keys.rotate(&officer.officer_id).await?;
+        Ok(RotateSigningKeyResponse {
+            key: Some(signing_key(key, KeyState::Active)),
+        })
+    }
+
+    async fn retire(
+        &self,
+        request: RetireSigningKeyRequest,
+    ) -> Result<RetireSigningKeyResponse, ApiError> {
+        let key_id = KeyId::parse(request.key_id.trim())
+            .map_err(|error| ApiError::invalid("key_id", error.to_string()))?;
+        let reason = required_text("reason", &request.reason, MAX_TEXT)?;
+        let officer = officer_of(request.officer.as_ref(), Agency::Operator)?;
+        let key = self
+            .keys
+            .retire(key_id.as_str(), &reason, &officer.officer_id)
+            .await?;
+        Ok(RetireSigningKeyResponse {
+            key: Some(signing_key(key, KeyState::Retired)),
         })
     }
 
@@ -412,10 +461,96 @@ impl Api {
     }
 }
 
-/// The notice a scan names, once identified.
-struct ScannedNotice {
-    notice_id: Uuid,
-    decision_id: String,
+/// What the scanned text is, before anything is read.
+enum Scanned {
+    /// A short code typed by an officer; only the stored notice can vouch for it.
+    Code(String),
+    /// A token whose signature verified.
+    Signed(NoticePayload),
+    /// Refused offline.
+    Refused(TokenRefusal),
+}
+
+/// Where a scan happened, for the scan metrics: the kiosk's centre and province.
+struct Site {
+    centre: String,
+    province: String,
+}
+
+/// The notice a scan names, checked against the notice stored under its id or short code.
+fn identify(
+    scanned: Scanned,
+    stored: Option<store::IssuedNotice>,
+    now: DateTime<Utc>,
+) -> Result<store::IssuedNotice, TokenRefusal> {
+    match scanned {
+        Scanned::Refused(refusal) => Err(refusal),
+        Scanned::Code(_) => {
+            let notice = stored.ok_or(TokenRefusal::UnknownNotice)?;
+            if now >= notice.expires_at {
+                return Err(TokenRefusal::Expired);
+            }
+            Ok(notice)
+        }
+        Scanned::Signed(payload) => {
+            let issued_for = stored
+                .as_ref()
+                .and_then(|notice| DecisionId::parse(&notice.decision_id).ok());
+            if let Err(refusal) = token::check_issued(&payload, issued_for.as_ref()) {
+                tracing::warn!(notice_id = %payload.notice_id, ?refusal, "signed notice refused");
+                return Err(refusal);
+            }
+            stored.ok_or(TokenRefusal::UnknownNotice)
+        }
+    }
+}
+
+/// The answer to a scan counting for `window`'s month, from what recording it found or did.
+fn scan_answer(
+    window: &CheckinWindow,
+    recorded: Option<Recorded>,
+    decision_id: &str,
+) -> Result<ScanResponse, ApiError> {
+    match recorded {
+        Some(Recorded::New(record)) => Ok(accepted(window, record)),
+        Some(Recorded::Existing(record)) => Ok(already_recorded(window, record)),
+        Some(Recorded::Settled(Settlement::Missed)) => Ok(outside(Placement::TooLate(*window))),
+        Some(Recorded::Settled(_)) => Ok(terminated(0)),
+        Some(Recorded::NoSuchMonth) | None => Err(ApiError::Internal(format!(
+            "decision {decision_id} lost benefit month {}",
+            window.month().number()
+        ))),
+    }
+}
+
+/// The `result` label of `checkin_scans_total`: one short value per kind of answer.
+fn scan_result(answer: &Result<ScanResponse, ApiError>) -> &'static str {
+    let response = match answer {
+        Ok(response) => response,
+        Err(ApiError::Unauthenticated(_)) => return "unauthenticated",
+        Err(_) => return "error",
+    };
+    match response.outcome() {
+        ScanOutcome::Accepted => "accepted",
+        ScanOutcome::AlreadyRecorded => "already_recorded",
+        ScanOutcome::OutsideWindow => match response.window_position() {
+            WindowPosition::TooLate => "too_late",
+            _ => "too_early",
+        },
+        ScanOutcome::DecisionSuspended => "suspended",
+        ScanOutcome::DecisionTerminated => "terminated",
+        ScanOutcome::Invalid => match response.invalid_reason() {
+            InvalidReason::BadFormat => "invalid_bad_format",
+            InvalidReason::BadSignature => "invalid_bad_signature",
+            InvalidReason::UnknownKey => "invalid_unknown_key",
+            InvalidReason::RetiredKey => "invalid_retired_key",
+            InvalidReason::Expired => "invalid_expired",
+            InvalidReason::OtherDecision => "invalid_other_decision",
+            InvalidReason::UnknownNotice => "invalid_unknown_notice",
+            _ => "invalid",
+        },
+        _ => "error",
+    }
 }
 
 const MAX_ID: usize = 64;
@@ -558,12 +693,18 @@ fn terminated(reason: i32) -> ScanResponse {
     with_text(response, answer::terminated_text())
 }
 
-fn signing_key(key_id: &str, public_key: [u8; 32], state: SigningKeyState) -> SigningKey {
+fn signing_key(key: StoredKey, state: KeyState) -> SigningKey {
+    let state = match state {
+        KeyState::Active => SigningKeyState::Active,
+        KeyState::VerifyOnly => SigningKeyState::VerifyOnly,
+        KeyState::Retired => SigningKeyState::Retired,
+    };
     SigningKey {
-        key_id: key_id.to_owned(),
-        public_key: public_key.to_vec(),
+        key_id: key.key_id,
+        public_key: key.public_key,
         state: state as i32,
-        ..SigningKey::default()
+        created_at: Some(timestamp(key.created_at)),
+        retired_at: key.retired_at.map(timestamp),
     }
 }
 
@@ -577,17 +718,23 @@ impl CheckinService for Api {
     }
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
-        let kiosk = self.authenticate(&request).await?;
-        let request = request.into_inner();
-        let claimed = request.kiosk_id.trim();
-        if !claimed.is_empty() && claimed != kiosk.kiosk_id.to_string() {
-            return Err(
-                ApiError::Unauthenticated("kiosk_id does not match the credential".into()).into(),
-            );
-        }
-        Ok(Response::new(
-            self.scan_as(&kiosk, &request.scanned_text).await?,
-        ))
+        let started = Instant::now();
+        let mut site = None;
+        let answer = self.scan_request(request, &mut site).await;
+        // Labels name the kiosk's centre and province only, never the person or the notice.
+        let (centre, province) = match site {
+            Some(site) => (site.centre, site.province),
+            None => ("unknown".to_owned(), "unknown".to_owned()),
+        };
+        metrics::counter!(
+            "checkin_scans_total",
+            "result" => scan_result(&answer),
+            "centre" => centre,
+            "province" => province
+        )
+        .increment(1);
+        metrics::histogram!("checkin_scan_seconds").record(started.elapsed().as_secs_f64());
+        Ok(Response::new(answer?))
     }
 
     async fn record_excused_checkin(
@@ -622,21 +769,21 @@ impl CheckinService for Api {
         &self,
         _request: Request<ListSigningKeysRequest>,
     ) -> Result<Response<ListSigningKeysResponse>, Status> {
-        let keys = self
-            .ring
-            .keys()
-            .map(|(key_id, public_key, retired)| {
-                let state = if retired {
-                    SigningKeyState::Retired
-                } else if key_id == self.signer.key_id() {
-                    SigningKeyState::Active
-                } else {
-                    SigningKeyState::VerifyOnly
-                };
-                signing_key(key_id.as_str(), public_key, state)
-            })
-            .collect();
-        Ok(Response::new(ListSigningKeysResponse { keys }))
+        Ok(Response::new(self.signing_keys().await?))
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        request: Request<RotateSigningKeyRequest>,
+    ) -> Result<Response<RotateSigningKeyResponse>, Status> {
+        Ok(Response::new(self.rotate(request.into_inner()).await?))
+    }
+
+    async fn retire_signing_key(
+        &self,
+        request: Request<RetireSigningKeyRequest>,
+    ) -> Result<Response<RetireSigningKeyResponse>, Status> {
+        Ok(Response::new(self.retire(request.into_inner()).await?))
     }
 }
 

@@ -1,12 +1,55 @@
-//! The printable notice. For now the PNG holds the QR code of the token alone; the A4 page with
-//! the decision's text and windows comes with the PDF.
+//! The printable check-in notice: one A4 page in Vietnamese with the beneficiary's name, the
+//! decision number, the month-by-month check-in windows, the QR code of the signed token and
+//! the short code an officer types when the scanner fails.
+//!
+//! Rendering is a pure function of [`NoticeSheet`]: the page is laid out once
+//! ([`layout`]) and drawn either as a PDF with the font embedded ([`pdf`]) or as a PNG
+//! ([`raster`]), so both formats show exactly the same page.
 
-use qrcode::{Color, EcLevel, QrCode};
+pub mod issued;
+pub mod keys;
+mod layout;
+mod pdf;
+mod raster;
 
-/// Pixels per QR module: about 0.7 mm at 300 dpi, easy for a kiosk scanner on paper.
-const MODULE_PIXELS: usize = 8;
-/// Light modules around the code, as the QR standard requires.
-const QUIET_ZONE: usize = 4;
+use chrono::{DateTime, Utc};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::domain::window::CheckinWindow;
+
+/// The font every notice is set in. DejaVu Sans covers every Vietnamese letter as a
+/// precomposed glyph; it is compiled in so a running service reads no system font. Its licence
+/// (Bitstream Vera, DejaVu changes in the public domain) is beside it in `assets/`.
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Everything printed on a notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeSheet {
+    /// Beneficiary's full name, as the decision gives it.
+    pub beneficiary_name: String,
+    /// Legal number of the decision.
+    pub decision_number: String,
+    /// The decision's check-in windows, month by month.
+    pub windows: Vec<CheckinWindow>,
+    /// The signed token the QR code holds.
+    pub token: String,
+    /// The code an officer types when the scanner fails.
+    pub short_code: String,
+    /// When the token stops being valid.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl NoticeSheet {
+    /// Text fields in composed form (NFC): DejaVu has a glyph for every precomposed Vietnamese
+    /// letter, while a decomposed name would need mark positioning the page does not do.
+    fn composed(&self) -> Self {
+        Self {
+            beneficiary_name: self.beneficiary_name.trim().nfc().collect(),
+            decision_number: self.decision_number.trim().nfc().collect(),
+            ..self.clone()
+        }
+    }
+}
 
 /// Why a notice could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -14,55 +57,89 @@ pub enum RenderError {
     /// The token does not fit a QR code.
     #[error("token does not fit a QR code: {0}")]
     Qr(#[from] qrcode::types::QrError),
+    /// The embedded font could not be read.
+    #[error("the embedded font could not be read")]
+    Font,
     /// The PNG encoder failed.
     #[error("png encoding failed: {0}")]
     Png(#[from] png::EncodingError),
 }
 
-/// A greyscale PNG of the QR code holding `token`, with error correction M (a printed page
-/// survives a fold or a smudge; standards.md allows M or Q).
-pub fn qr_png(token: &str) -> Result<Vec<u8>, RenderError> {
-    let code = QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)?;
-    let modules = code.width();
-    let colors = code.to_colors();
-    let side = (modules + 2 * QUIET_ZONE) * MODULE_PIXELS;
-    let mut pixels = vec![255u8; side * side];
-    for (index, color) in colors.iter().enumerate() {
-        if *color != Color::Dark {
-            continue;
-        }
-        let left = (index % modules + QUIET_ZONE) * MODULE_PIXELS;
-        let top = (index / modules + QUIET_ZONE) * MODULE_PIXELS;
-        for row in top..top + MODULE_PIXELS {
-            pixels[row * side + left..row * side + left + MODULE_PIXELS].fill(0);
-        }
-    }
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, side as u32, side as u32);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header()?;
-    writer.write_image_data(&pixels)?;
-    writer.finish()?;
-    Ok(bytes)
+/// The notice as an A4 PDF with the font embedded, so it prints the same everywhere and its
+/// text can be searched and copied with its diacritics.
+pub fn render_pdf(sheet: &NoticeSheet) -> Result<Vec<u8>, RenderError> {
+    let page = layout::compose(&sheet.composed())?;
+    pdf::draw(&page)
+}
+
+/// The notice as a greyscale PNG of the same A4 page at [`raster::DPI`].
+pub fn render_png(sheet: &NoticeSheet) -> Result<Vec<u8>, RenderError> {
+    let page = layout::compose(&sheet.composed())?;
+    raster::draw(&page)
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
     use super::*;
+    use crate::domain::window::BenefitMonth;
+
+    pub(super) fn sheet() -> NoticeSheet {
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let windows = vec![
+            CheckinWindow::new(
+                BenefitMonth::new(1).unwrap(),
+                day(3, 16),
+                day(4, 15),
+                day(3, 13),
+                day(3, 18),
+            )
+            .unwrap(),
+            CheckinWindow::new(
+                BenefitMonth::new(2).unwrap(),
+                day(4, 16),
+                day(5, 15),
+                day(4, 16),
+                day(4, 20),
+            )
+            .unwrap(),
+        ];
+        NoticeSheet {
+            // Decomposed on purpose: the page must compose it.
+            beneficiary_name: "Nguye\u{302}\u{303}n Thị Hồng".into(),
+            decision_number: "123/QĐ-SLĐTBXH".into(),
+            windows,
+            token: format!("BHTN1.{}.{}", "A".repeat(110), "B".repeat(103)),
+            short_code: "ABCD-EFGH-JKLM".into(),
+            expires_at: Utc.with_ymd_and_hms(2026, 8, 18, 17, 0, 0).unwrap(),
+        }
+    }
 
     #[test]
-    fn the_png_is_a_square_greyscale_image_with_a_light_border() {
-        let bytes = qr_png("BHTN1.ABCDEFGH.IJKLMNOP").unwrap();
+    fn names_are_composed_before_printing() {
+        assert_eq!(sheet().composed().beneficiary_name, "Nguyễn Thị Hồng");
+    }
+
+    #[test]
+    fn the_pdf_is_a_pdf_with_the_font_embedded() {
+        let bytes = render_pdf(&sheet()).unwrap();
+
+        assert!(bytes.starts_with(b"%PDF-"));
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("/FontFile2"), "no embedded TrueType font");
+        assert!(text.contains("/ToUnicode"), "no text extraction map");
+    }
+
+    #[test]
+    fn the_png_is_an_a4_page_at_150_dpi() {
+        let bytes = render_png(&sheet()).unwrap();
 
         let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-        let mut reader = decoder.read_info().unwrap();
-        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut pixels).unwrap();
+        let reader = decoder.read_info().unwrap();
+        let info = reader.info();
 
-        assert_eq!(info.width, info.height);
+        assert_eq!((info.width, info.height), (1240, 1754));
         assert_eq!(info.color_type, png::ColorType::Grayscale);
-        assert_eq!(pixels[0], 255);
-        assert!(pixels.contains(&0));
     }
 }

@@ -6,6 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use messaging::OutboxEvent;
+
 use crate::announce::{self, NewCheckin, Source};
 use crate::domain::answer::DecisionStanding;
 use crate::domain::window::{BenefitMonth, CheckinWindow, Schedule};
@@ -233,23 +235,11 @@ pub async fn apply_change(
     Ok(ChangeOutcome::Applied)
 }
 
-/// The decision a notice was issued for, when the notice exists.
-pub async fn notice_decision(pool: &PgPool, notice_id: Uuid) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT decision_id FROM notices WHERE notice_id = $1")
-            .bind(notice_id)
-            .fetch_optional(pool)
-            .await?,
-    )
-}
-
 /// A notice as issued.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredNotice {
     /// Notice id.
     pub notice_id: Uuid,
-    /// The decision it is for.
-    pub decision_id: String,
     /// Signing key.
     pub key_id: String,
     /// The token.
@@ -260,7 +250,7 @@ pub struct StoredNotice {
     pub expires_at: DateTime<Utc>,
 }
 
-const NOTICE_COLUMNS: &str = "notice_id, decision_id, key_id, token, short_code, expires_at";
+const NOTICE_COLUMNS: &str = "notice_id, key_id, token, short_code, expires_at";
 
 /// The notice of a decision, when it has one.
 pub async fn decision_notice(
@@ -271,19 +261,6 @@ pub async fn decision_notice(
         "SELECT {NOTICE_COLUMNS} FROM notices WHERE decision_id = $1"
     ))
     .bind(decision_id)
-    .fetch_optional(pool)
-    .await?)
-}
-
-/// The notice with this short code, when there is one.
-pub async fn notice_by_short_code(
-    pool: &PgPool,
-    short_code: &str,
-) -> Result<Option<StoredNotice>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {NOTICE_COLUMNS} FROM notices WHERE short_code = $1"
-    ))
-    .bind(short_code)
     .fetch_optional(pool)
     .await?)
 }
@@ -342,12 +319,39 @@ pub struct StoredMonth {
     pub suspended: bool,
     /// How it was settled, if it was.
     pub outcome: Option<Settlement>,
+    /// Its check-in, when one counts for it.
+    pub record: Option<CheckinRecord>,
 }
 
 impl StoredMonth {
     /// True when a check-in (scan or excuse) counts for this month.
     pub fn checked_in(&self) -> bool {
         self.outcome.is_some_and(Settlement::counts)
+    }
+
+    /// What recording a check-in for this month would find, once the month is settled; `None`
+    /// while it is open. A month is settled once, so this is also what a write would see.
+    pub fn settled(&self) -> Result<Option<Recorded>, StoreError> {
+        settled_as(
+            self.outcome,
+            self.record,
+            self.window.month().number() as i32,
+        )
+    }
+}
+
+fn settled_as(
+    outcome: Option<Settlement>,
+    record: Option<CheckinRecord>,
+    month: i32,
+) -> Result<Option<Recorded>, StoreError> {
+    match (outcome, record) {
+        (None, _) => Ok(None),
+        (Some(settled), Some(record)) if settled.counts() => Ok(Some(Recorded::Existing(record))),
+        (Some(settled), None) if settled.counts() => Err(StoreError::Corrupt(format!(
+            "checked-in month {month} without its check-in"
+        ))),
+        (Some(settled), _) => Ok(Some(Recorded::Settled(settled))),
     }
 }
 
@@ -411,6 +415,64 @@ impl WindowRow {
     }
 }
 
+/// A month with its check-in, as the month columns below read it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct MonthRow {
+    #[sqlx(flatten)]
+    window: WindowRow,
+    recorded_at: Option<DateTime<Utc>>,
+    payment_by: Option<NaiveDate>,
+}
+
+impl MonthRow {
+    fn month(&self) -> Result<StoredMonth, StoreError> {
+        let record = match (self.recorded_at, self.payment_by) {
+            (Some(recorded_at), Some(payment_by)) => Some(CheckinRecord {
+                recorded_at,
+                payment_by,
+            }),
+            _ => None,
+        };
+        Ok(StoredMonth {
+            window: self.window.window()?,
+            suspended: self.window.suspended,
+            outcome: Settlement::parse_optional(self.window.outcome.as_deref())?,
+            record,
+        })
+    }
+}
+
+/// A month's columns, from `windows w` joined to its check-in `checkins c`.
+const MONTH_COLUMNS: &str = "w.benefit_month, w.month_start, w.month_end, w.opens_on, \
+     w.closes_on, w.suspended, w.outcome, c.recorded_at, c.payment_by";
+
+fn view_of(
+    decision_id: &str,
+    decision: DecisionRow,
+    rows: &[MonthRow],
+) -> Result<DecisionView, StoreError> {
+    let months = rows
+        .iter()
+        .map(MonthRow::month)
+        .collect::<Result<Vec<_>, _>>()?;
+    let schedule = Schedule::new(months.iter().map(|month| month.window).collect())
+        .map_err(|error| StoreError::Corrupt(format!("decision {decision_id}: {error}")))?;
+    let standing = match decision.state.as_str() {
+        "terminated" => DecisionStanding::Terminated {
+            reason: decision.termination_reason.unwrap_or(0),
+            effective: decision.terminated_on,
+        },
+        _ => DecisionStanding::Active,
+    };
+    Ok(DecisionView {
+        standing,
+        schedule,
+        months,
+        centre_id: decision.centre_id,
+        province: decision.province,
+    })
+}
+
 /// A decision with its months, when it is known.
 pub async fn decision_view(
     pool: &PgPool,
@@ -426,36 +488,163 @@ pub async fn decision_view(
     else {
         return Ok(None);
     };
-    let rows: Vec<WindowRow> = sqlx::query_as(
-        "SELECT benefit_month, month_start, month_end, opens_on, closes_on, suspended, outcome \
-         FROM windows WHERE decision_id = $1 ORDER BY benefit_month",
-    )
+    let rows: Vec<MonthRow> = sqlx::query_as(&format!(
+        "SELECT {MONTH_COLUMNS} FROM windows w \
+         LEFT JOIN checkins c USING (decision_id, benefit_month) \
+         WHERE w.decision_id = $1 ORDER BY w.benefit_month"
+    ))
     .bind(decision_id)
     .fetch_all(pool)
     .await?;
-    let mut months = Vec::with_capacity(rows.len());
-    for row in &rows {
-        months.push(StoredMonth {
-            window: row.window()?,
-            suspended: row.suspended,
-            outcome: Settlement::parse_optional(row.outcome.as_deref())?,
-        });
+    view_of(decision_id, decision, &rows).map(Some)
+}
+
+/// What a scan names besides its kiosk.
+#[derive(Debug, Clone, Copy)]
+pub enum NoticeKey<'a> {
+    /// Nothing to load: the scanned text was refused before any read.
+    Nothing,
+    /// The notice with this id, from a verified token.
+    Id(Uuid),
+    /// The notice with this short code, typed by an officer.
+    ShortCode(&'a str),
+}
+
+/// Everything a scan is answered from, read at once.
+#[derive(Debug, Clone)]
+pub struct ScanContext {
+    /// The kiosk holding the credential, revoked or not.
+    pub kiosk: Kiosk,
+    /// The notice named, when it exists, with its decision.
+    pub notice: Option<IssuedNotice>,
+}
+
+/// A notice as a scan sees it.
+#[derive(Debug, Clone)]
+pub struct IssuedNotice {
+    /// Notice id.
+    pub notice_id: Uuid,
+    /// The decision it was issued for.
+    pub decision_id: String,
+    /// When it stops being valid.
+    pub expires_at: DateTime<Utc>,
+    /// Its decision with every month.
+    pub view: DecisionView,
+}
+
+#[derive(sqlx::FromRow)]
+struct ScanRow {
+    #[sqlx(flatten)]
+    kiosk: Kiosk,
+    notice_id: Option<Uuid>,
+    decision_id: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    state: Option<String>,
+    termination_reason: Option<i32>,
+    terminated_on: Option<NaiveDate>,
+    decision_centre_id: Option<String>,
+    decision_province: Option<String>,
+    benefit_month: Option<i32>,
+    month_start: Option<NaiveDate>,
+    month_end: Option<NaiveDate>,
+    opens_on: Option<NaiveDate>,
+    closes_on: Option<NaiveDate>,
+    suspended: Option<bool>,
+    outcome: Option<String>,
+    recorded_at: Option<DateTime<Utc>>,
+    payment_by: Option<NaiveDate>,
+}
+
+impl ScanRow {
+    /// The row's month, when the notice's decision has one on this row.
+    fn month(&self) -> Option<MonthRow> {
+        Some(MonthRow {
+            window: WindowRow {
+                benefit_month: self.benefit_month?,
+                month_start: self.month_start?,
+                month_end: self.month_end?,
+                opens_on: self.opens_on?,
+                closes_on: self.closes_on?,
+                suspended: self.suspended?,
+                outcome: self.outcome.clone(),
+            },
+            recorded_at: self.recorded_at,
+            payment_by: self.payment_by,
+        })
     }
-    let schedule = Schedule::new(months.iter().map(|month| month.window).collect())
-        .map_err(|error| StoreError::Corrupt(format!("decision {decision_id}: {error}")))?;
-    let standing = match decision.state.as_str() {
-        "terminated" => DecisionStanding::Terminated {
-            reason: decision.termination_reason.unwrap_or(0),
-            effective: decision.terminated_on,
-        },
-        _ => DecisionStanding::Active,
+}
+
+/// The kiosk holding the credential with this hash and, in the same read, the notice `key`
+/// names with its decision's state, every month and their check-ins: one round trip answers
+/// every scan that records nothing. `None` when no kiosk holds the credential.
+pub async fn scan_context(
+    conn: &mut PgConnection,
+    credential_hash: &[u8],
+    key: NoticeKey<'_>,
+) -> Result<Option<ScanContext>, StoreError> {
+    let notice = match key {
+        NoticeKey::Nothing => "false",
+        NoticeKey::Id(_) => "n.notice_id = $2",
+        NoticeKey::ShortCode(_) => "n.short_code = $2",
     };
-    Ok(Some(DecisionView {
-        standing,
-        schedule,
-        months,
-        centre_id: decision.centre_id,
-        province: decision.province,
+    let sql = format!(
+        "SELECT k.kiosk_id, k.centre_id, k.province, k.revoked_at, \
+         n.notice_id, n.decision_id, n.expires_at, \
+         d.state, d.termination_reason, d.terminated_on, \
+         d.centre_id AS decision_centre_id, d.province AS decision_province, {MONTH_COLUMNS} \
+         FROM kiosks k \
+         LEFT JOIN notices n ON {notice} \
+         LEFT JOIN decisions d ON d.decision_id = n.decision_id \
+         LEFT JOIN windows w ON w.decision_id = n.decision_id \
+         LEFT JOIN checkins c ON c.decision_id = w.decision_id \
+         AND c.benefit_month = w.benefit_month \
+         WHERE k.credential_hash = $1 ORDER BY w.benefit_month"
+    );
+    let query = sqlx::query_as::<_, ScanRow>(&sql).bind(credential_hash);
+    let query = match key {
+        NoticeKey::Nothing => query,
+        NoticeKey::Id(notice_id) => query.bind(notice_id),
+        NoticeKey::ShortCode(code) => query.bind(code),
+    };
+    let rows = query.fetch_all(&mut *conn).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let kiosk = first.kiosk.clone();
+    let (Some(notice_id), Some(decision_id), Some(expires_at)) =
+        (first.notice_id, first.decision_id.clone(), first.expires_at)
+    else {
+        return Ok(Some(ScanContext {
+            kiosk,
+            notice: None,
+        }));
+    };
+    let (Some(state), Some(centre_id), Some(province)) = (
+        first.state.clone(),
+        first.decision_centre_id.clone(),
+        first.decision_province.clone(),
+    ) else {
+        return Err(StoreError::Corrupt(format!(
+            "notice {notice_id} of unknown decision {decision_id}"
+        )));
+    };
+    let decision = DecisionRow {
+        state,
+        termination_reason: first.termination_reason,
+        terminated_on: first.terminated_on,
+        centre_id,
+        province,
+    };
+    let months: Vec<MonthRow> = rows.iter().filter_map(ScanRow::month).collect();
+    let view = view_of(&decision_id, decision, &months)?;
+    Ok(Some(ScanContext {
+        kiosk,
+        notice: Some(IssuedNotice {
+            notice_id,
+            decision_id,
+            expires_at,
+            view,
+        }),
     }))
 }
 
@@ -481,39 +670,36 @@ pub enum Recorded {
     NoSuchMonth,
 }
 
-/// Records a check-in and enqueues its event, once per decision and benefit month.
+/// Settles the month, inserts the check-in and writes its outbox row in one statement, so one
+/// round trip records a scan. The month's update is the gate: only an open month is updated, and
+/// the check-in and the event follow only from the row it returns. Concurrent scans of one month
+/// queue on that row's lock; the ones after the first find it settled and write nothing.
 ///
-/// The month's row is locked first, so concurrent scans of one notice queue up: the first
-/// records, the others find it recorded.
-pub async fn record_checkin(pool: &PgPool, checkin: &NewCheckin) -> Result<Recorded, StoreError> {
-    let mut tx = pool.begin().await?;
-    let month = checkin.benefit_month as i32;
-    let outcome: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT outcome FROM windows WHERE decision_id = $1 AND benefit_month = $2 FOR UPDATE",
-    )
-    .bind(&checkin.decision_id)
-    .bind(month)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(outcome) = outcome else {
-        return Ok(Recorded::NoSuchMonth);
-    };
-    match Settlement::parse_optional(outcome.as_deref())? {
-        Some(settled) if settled.counts() => {
-            let record: CheckinRecord = sqlx::query_as(
-                "SELECT recorded_at, payment_by FROM checkins \
-                 WHERE decision_id = $1 AND benefit_month = $2",
-            )
-            .bind(&checkin.decision_id)
-            .bind(month)
-            .fetch_one(&mut *tx)
-            .await?;
-            return Ok(Recorded::Existing(record));
-        }
-        Some(settled) => return Ok(Recorded::Settled(settled)),
-        None => {}
-    }
+/// The outbox row has the shape `messaging::enqueue` writes (the relay reads nothing else);
+/// this is the one place checkin writes it by hand, and the scan tests read the event back from
+/// the topic.
+const RECORD_CHECKIN: &str = "WITH settled AS ( \
+        UPDATE windows SET outcome = $3 \
+        WHERE decision_id = $1 AND benefit_month = $2 AND outcome IS NULL \
+        RETURNING decision_id, benefit_month \
+    ), recorded AS ( \
+        INSERT INTO checkins (decision_id, benefit_month, recorded_at, payment_by, centre_id, \
+        province, notice_id, kiosk_id, excused, excuse_reason, document_reference, note, \
+        excused_by, event_id) \
+        SELECT decision_id, benefit_month, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+        FROM settled RETURNING event_id \
+    ), announced AS ( \
+        INSERT INTO outbox (event_id, topic, message_key, payload, traceparent, tracestate) \
+        SELECT event_id, $16, $17, $18, $19, $20 FROM recorded RETURNING event_id \
+    ) \
+    SELECT count(*) FROM announced";
 
+/// Records a check-in and its event, once per decision and benefit month, in one statement.
+pub async fn record_checkin(
+    conn: &mut PgConnection,
+    checkin: &NewCheckin,
+) -> Result<Recorded, StoreError> {
+    let month = checkin.benefit_month as i32;
     let event_id = Uuid::now_v7();
     let (notice_id, kiosk_id, excused, reason, document, note, officer) = match &checkin.source {
         Source::Scan {
@@ -543,44 +729,78 @@ pub async fn record_checkin(pool: &PgPool, checkin: &NewCheckin) -> Result<Recor
             Some(officer.officer_id.as_str()),
         ),
     };
-    sqlx::query(
-        "INSERT INTO checkins (decision_id, benefit_month, recorded_at, payment_by, centre_id, \
-         province, notice_id, kiosk_id, excused, excuse_reason, document_reference, note, \
-         excused_by, event_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(&checkin.decision_id)
-    .bind(month)
-    .bind(checkin.recorded_at)
-    .bind(checkin.payment_by)
-    .bind(&checkin.centre_id)
-    .bind(&checkin.province)
-    .bind(notice_id)
-    .bind(kiosk_id)
-    .bind(excused)
-    .bind(reason)
-    .bind(document)
-    .bind(note)
-    .bind(officer)
-    .bind(event_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE windows SET outcome = $3 WHERE decision_id = $1 AND benefit_month = $2")
+    let settlement = if excused {
+        Settlement::Excused
+    } else {
+        Settlement::CheckedIn
+    };
+    let event = announce::recorded(event_id, checkin);
+    let (traceparent, tracestate) = trace_context(&event);
+    let written: i64 = sqlx::query_scalar(RECORD_CHECKIN)
         .bind(&checkin.decision_id)
         .bind(month)
-        .bind(if excused {
-            Settlement::Excused.as_str()
-        } else {
-            Settlement::CheckedIn.as_str()
-        })
-        .execute(&mut *tx)
+        .bind(settlement.as_str())
+        .bind(checkin.recorded_at)
+        .bind(checkin.payment_by)
+        .bind(&checkin.centre_id)
+        .bind(&checkin.province)
+        .bind(notice_id)
+        .bind(kiosk_id)
+        .bind(excused)
+        .bind(reason)
+        .bind(document)
+        .bind(note)
+        .bind(officer)
+        .bind(event_id)
+        .bind(&event.topic)
+        .bind(&event.key)
+        .bind(&event.payload)
+        .bind(traceparent)
+        .bind(tracestate)
+        .fetch_one(&mut *conn)
         .await?;
-    messaging::enqueue(&mut tx, &announce::recorded(event_id, checkin)).await?;
-    tx.commit().await?;
-    Ok(Recorded::New(CheckinRecord {
-        recorded_at: checkin.recorded_at,
-        payment_by: checkin.payment_by,
-    }))
+    if written == 1 {
+        return Ok(Recorded::New(CheckinRecord {
+            recorded_at: checkin.recorded_at,
+            payment_by: checkin.payment_by,
+        }));
+    }
+    // Nothing written: the month is settled or missing. This statement starts after the one
+    // above, so it sees whatever settled the month meanwhile.
+    let row: Option<MonthRow> = sqlx::query_as(&format!(
+        "SELECT {MONTH_COLUMNS} FROM windows w \
+         LEFT JOIN checkins c USING (decision_id, benefit_month) \
+         WHERE w.decision_id = $1 AND w.benefit_month = $2"
+    ))
+    .bind(&checkin.decision_id)
+    .bind(month)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Recorded::NoSuchMonth);
+    };
+    row.month()?.settled()?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "open month {month} of decision {} refused its check-in",
+            checkin.decision_id
+        ))
+    })
+}
+
+/// The trace context `messaging::enqueue` would store with `event`: its own trace when it names
+/// one, else the current span's.
+fn trace_context(event: &OutboxEvent) -> (Option<String>, Option<String>) {
+    if let Some(traceparent) = &event.traceparent {
+        return (Some(traceparent.clone()), None);
+    }
+    let headers = telemetry::headers_for_span(&tracing::Span::current());
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    (find("traceparent"), find("tracestate"))
 }
 
 #[derive(sqlx::FromRow)]
@@ -656,19 +876,6 @@ pub struct Kiosk {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// The kiosk holding the credential with this hash.
-pub async fn kiosk_by_credential(
-    pool: &PgPool,
-    credential_hash: &[u8],
-) -> Result<Option<Kiosk>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT kiosk_id, centre_id, province, revoked_at FROM kiosks WHERE credential_hash = $1",
-    )
-    .bind(credential_hash)
-    .fetch_optional(pool)
-    .await?)
-}
-
 /// A kiosk about to be registered.
 #[derive(Debug, Clone)]
 pub struct NewKiosk {
@@ -728,21 +935,6 @@ pub async fn revoke_kiosk(
     .fetch_optional(pool)
     .await?;
     Ok(found.is_some())
-}
-
-/// The check-in recorded for a month, if any.
-pub async fn checkin_record(
-    pool: &PgPool,
-    decision_id: &str,
-    month: BenefitMonth,
-) -> Result<Option<CheckinRecord>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT recorded_at, payment_by FROM checkins WHERE decision_id = $1 AND benefit_month = $2",
-    )
-    .bind(decision_id)
-    .bind(month.number() as i32)
-    .fetch_optional(pool)
-    .await?)
 }
 
 /// Filters and position of a page of missed check-ins.

@@ -5,7 +5,8 @@ mod support;
 
 use chrono::Duration as Days;
 use contracts::checkin::v1::{
-    InvalidReason, RevokeKioskRequest, ScanOutcome, WindowPosition, checkin_event,
+    InvalidReason, RegisterKioskRequest, RevokeKioskRequest, ScanOutcome, WindowPosition,
+    checkin_event,
 };
 use contracts::common::v1::{Date, TerminationReason};
 use contracts::eligibility::v1::{
@@ -385,6 +386,83 @@ async fn a_termination_effective_next_month_still_counts_this_month_and_refuses_
             (2, Some("cancelled".to_owned())),
             (3, Some("cancelled".to_owned())),
         ]
+    );
+    harness.stop().await
+}
+
+/// The value of the `checkin_scans_total` series whose labels include every one of `labels`.
+fn scans_counted(metrics: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("checkin_scans_total{"))
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn each_scan_is_counted_by_result_centre_and_province_and_timed() -> anyhow::Result<()> {
+    let harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    // A centre of its own, so scans of tests sharing the process's recorder are not counted.
+    let credential = harness
+        .client
+        .clone()
+        .register_kiosk(RegisterKioskRequest {
+            centre_id: "centre-metrics".into(),
+            province: "01".into(),
+            label: "Quầy 1".into(),
+            officer: Some(officer()),
+        })
+        .await?
+        .into_inner()
+        .credential;
+    let token = harness.activate("decision-1").await?;
+    // The first request to /metrics installs the recorder; scans before it would go uncounted.
+    support::metrics_text(harness.http).await?;
+
+    harness.scan(&credential, &token).await?;
+    harness.scan(&credential, &token).await?;
+    harness.scan(&credential, "not a notice").await?;
+    assert!(harness.scan("wrong-credential", &token).await.is_err());
+
+    let metrics = support::metrics_text(harness.http).await?;
+    let site = ["centre=\"centre-metrics\"", "province=\"01\""];
+    assert_eq!(
+        scans_counted(&metrics, &[&["result=\"accepted\""], &site[..]].concat()),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        scans_counted(
+            &metrics,
+            &[&["result=\"already_recorded\""], &site[..]].concat()
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        scans_counted(
+            &metrics,
+            &[&["result=\"invalid_bad_format\""], &site[..]].concat()
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert!(
+        scans_counted(
+            &metrics,
+            &["result=\"unauthenticated\"", "centre=\"unknown\""]
+        ) >= 1.0,
+        "{metrics}"
+    );
+    let timed = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("checkin_scan_seconds_count "))
+        .and_then(|count| count.parse::<f64>().ok());
+    assert!(timed.is_some_and(|count| count >= 4.0), "{metrics}");
+    assert!(
+        metrics.contains("checkin_scan_seconds_bucket{le=\"0.025\"}"),
+        "{metrics}"
     );
     harness.stop().await
 }

@@ -7,10 +7,12 @@ use contracts::eligibility::v1 as pb;
 use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
+use vault::Vault;
 
+use crate::domain::bookkeeping::BenefitEndReason;
 use crate::domain::claim::{
     ClaimFacts, DisqualifyingEvent, EvaluationError, PensionStatus, TerminationReason, evaluate,
-    first_disqualifying_event,
+    first_disqualifying_event, first_job_during_benefit,
 };
 use crate::domain::contributions::{ContributionHistory, ContributionMonth, EarlierBenefit};
 use crate::domain::duplicates::{MatchKind, PersonRecord, find_duplicate};
@@ -19,12 +21,14 @@ use crate::domain::money::Dong;
 use crate::domain::month::YearMonth;
 use crate::domain::period::BenefitSchedule;
 use crate::domain::rates::RateBook;
-use crate::domain::reemployment::shows_new_job;
+use crate::domain::reemployment::{new_job_effective_on, shows_new_job};
 use crate::events_out;
+use crate::lifecycle::{self, LifecycleError};
 use crate::store::StoreError;
 use crate::store::claims::{self as claim_store, ClaimRow, HoldRow};
 use crate::store::contributions::{self as contribution_store, ContributionRow};
 use crate::store::decisions::{self as decision_store, DecisionRow, HistoryRow, MonthRow};
+use crate::store::destinations;
 use crate::store::persons::{self, StoredPerson};
 use crate::wire;
 
@@ -197,6 +201,7 @@ fn match_name(kind: MatchKind) -> &'static str {
 pub async fn register(
     conn: &mut PgConnection,
     book: &RateBook,
+    vault: &Vault,
     now: DateTime<Utc>,
     claim: NewClaim,
 ) -> Result<ClaimView, ClaimError> {
@@ -283,7 +288,8 @@ pub async fn register(
             crate::domain::bank::DestinationKind::Card => common::DestinationKind::Card,
             crate::domain::bank::DestinationKind::Account => common::DestinationKind::Account,
         } as i32,
-        destination_number: claim.bank.number().to_owned(),
+        destination_sealed: Some(vault.seal(claim.bank.number()).map_err(StoreError::from)?),
+        destination_last4: destinations::last4(claim.bank.number()),
         holder_name: claim.bank.holder_name().to_owned(),
         province: claim.province,
         centre_id: claim.centre_id,
@@ -360,6 +366,7 @@ pub struct Approval {
 pub async fn approve(
     conn: &mut PgConnection,
     book: &RateBook,
+    vault: &Vault,
     now: DateTime<Utc>,
     today: NaiveDate,
     approval: Approval,
@@ -439,7 +446,7 @@ pub async fn approve(
         .map(|month| month.last_day)
         .ok_or_else(|| ClaimError::Internal("an approved claim has no benefit month".into()))?;
     let decision_id = Uuid::now_v7();
-    let decision = DecisionRow {
+    let mut decision = DecisionRow {
         decision_id,
         decision_number: approval
             .decision_number
@@ -456,7 +463,8 @@ pub async fn approve(
         handover_date: handover,
         bank_id: claim.bank_id.clone(),
         destination_kind: claim.destination_kind,
-        destination_number: claim.destination_number.clone(),
+        destination_sealed: claim.destination_sealed.clone(),
+        destination_last4: claim.destination_last4.clone(),
         holder_name: claim.holder_name.clone(),
         province: claim.province.clone(),
         centre_id: claim.centre_id.clone(),
@@ -526,7 +534,7 @@ pub async fn approve(
         bank_destination: Some(common::BankDestination {
             bank_id: decision.bank_id.clone(),
             kind: decision.destination_kind,
-            number: decision.destination_number.clone(),
+            number: destinations::open(vault, decision.destination_sealed.as_deref())?,
             holder_name: decision.holder_name.clone(),
         }),
         province: decision.province.clone(),
@@ -543,6 +551,28 @@ pub async fn approve(
     .await
     .map_err(StoreError::from)?;
     tracing::info!(%decision_id, claim_id = %claim.claim_id, "claim approved, decision active");
+    // A new job reported before approval, for a month after the claim's days, found no live
+    // decision to end when it was stored: it ends this one from its first day.
+    if let Some(job) = first_job_during_benefit(&jobs, claim.filing_date, window_ends) {
+        lifecycle::terminate(
+            conn,
+            book,
+            now,
+            &mut decision,
+            BenefitEndReason::FoundJob,
+            new_job_effective_on(YearMonth::of(job.date)),
+            &format!(
+                "contributions from a new employer for {}",
+                YearMonth::of(job.date)
+            ),
+            None,
+        )
+        .await
+        .map_err(|error| match error {
+            LifecycleError::Store(error) => ClaimError::Store(error),
+            other => ClaimError::Internal(other.to_string()),
+        })?;
+    }
     Ok(decision_id)
 }
 

@@ -1,11 +1,14 @@
 //! The eligibility gRPC API: parse the request, apply the domain, store, reply.
 
+use std::sync::Arc;
+
 use clock::SharedClock;
 use contracts::eligibility::v1 as pb;
 use contracts::eligibility::v1::eligibility_service_server::EligibilityService;
 use serving::ApiError;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
+use vault::Vault;
 
 use crate::claims::{self, Approval, NewClaim};
 use crate::domain::bank::{BankDestination, DestinationKind};
@@ -15,25 +18,29 @@ use crate::import;
 use crate::lifecycle;
 use crate::store::claims as claim_store;
 use crate::store::decisions as decision_store;
+use crate::store::destinations;
 use crate::store::persons::{self, NewPerson};
-use crate::store::rates::{self, CurrentRates};
+use crate::store::rates::{self, CurrentRates, RateColumn, RateSet};
 use crate::wire;
 
 /// The EligibilityService implementation.
-///
-/// SetRate answers UNIMPLEMENTED: regime rules take effect as a whole set from a termination
-/// date, so a single rate cannot be changed from a date without a new set; operators change
-/// them in the `regime_rules` table.
 pub struct Api {
     pool: PgPool,
     clock: SharedClock,
     rates: CurrentRates,
+    vault: Arc<Vault>,
 }
 
 impl Api {
-    /// An API over the service's pool, clock and rate book.
-    pub fn new(pool: PgPool, clock: SharedClock, rates: CurrentRates) -> Self {
-        Self { pool, clock, rates }
+    /// An API over the service's pool, clock, rate book and the vault sealing card and account
+    /// numbers.
+    pub fn new(pool: PgPool, clock: SharedClock, rates: CurrentRates, vault: Arc<Vault>) -> Self {
+        Self {
+            pool,
+            clock,
+            rates,
+            vault,
+        }
     }
 
     async fn register_person(
@@ -175,7 +182,14 @@ impl Api {
             officer: wire::officer("officer", request.officer.as_ref())?,
         };
         let mut tx = self.pool.begin().await?;
-        let view = claims::register(&mut tx, &self.rates.get(), self.clock.now(), claim).await?;
+        let view = claims::register(
+            &mut tx,
+            &self.rates.get(),
+            &self.vault,
+            self.clock.now(),
+            claim,
+        )
+        .await?;
         tx.commit().await?;
         Ok(pb::RegisterClaimResponse {
             claim: Some(wire::pb_claim(&view)),
@@ -212,6 +226,7 @@ impl Api {
         let decision_id = claims::approve(
             &mut tx,
             &self.rates.get(),
+            &self.vault,
             self.clock.now(),
             self.clock.today(),
             approval,
@@ -247,8 +262,10 @@ impl Api {
         let months = decision_store::months(&mut conn, decision_id).await?;
         let history = decision_store::history(&mut conn, decision_id).await?;
         let claim = claims::view(&mut conn, decision.claim_id).await?;
+        let number = destinations::open(&self.vault, decision.destination_sealed.as_deref())?;
         Ok(wire::pb_decision(
             &decision,
+            number,
             &months,
             &history,
             wire::stored_assessment(&claim.claim.assessment),
@@ -470,8 +487,8 @@ impl Api {
         let mut conn = self.pool.acquire().await?;
         let listing = rates::listing(&mut conn, as_of).await?;
         let mut rate_list = Vec::new();
-        for (from, regime, basis_points, regional, state_scale, source) in listing.rules {
-            let regime = if regime == "2013" {
+        for rules in listing.rules {
+            let regime = if rules.regime == "2013" {
                 pb::Regime::Regime2013
             } else {
                 pb::Regime::Regime2025
@@ -480,16 +497,26 @@ impl Api {
                 rate_list.push(pb::Rate {
                     kind: kind as i32,
                     regime,
-                    effective_from: Some(wire::pb_date(from)),
+                    effective_from: Some(wire::pb_date(rules.effective_from)),
                     value: i64::from(value),
-                    source: source.clone(),
+                    source: rules.source.clone(),
                 });
             };
-            add(pb::RateKind::BenefitShareBasisPoints, basis_points);
-            add(pb::RateKind::CapMinimumWageMultiple, regional);
-            if let Some(multiple) = state_scale {
+            add(
+                pb::RateKind::BenefitShareBasisPoints,
+                rules.benefit_basis_points,
+            );
+            add(
+                pb::RateKind::CapMinimumWageMultiple,
+                rules.regional_cap_multiplier,
+            );
+            if let Some(multiple) = rules.state_scale_cap_multiplier {
                 add(pb::RateKind::CapBaseSalaryMultiple, multiple);
             }
+            add(
+                pb::RateKind::HealthInsuranceBasisPoints,
+                rules.health_insurance_basis_points,
+            );
         }
         Ok(pb::GetRateDataResponse {
             minimum_wages: listing
@@ -541,6 +568,15 @@ impl Api {
         let officer = Self::operator("officer", request.officer.as_ref())?;
         let mut tx = self.pool.begin().await?;
         rates::set_regional_minimum_wage(&mut tx, from, region, amount, &source).await?;
+        rates::record_change(
+            &mut tx,
+            "regional_minimum_wage",
+            from,
+            &format!("region {region}: {amount} ({source})"),
+            &officer.id,
+            self.clock.now(),
+        )
+        .await?;
         self.commit_rates(tx).await?;
         tracing::info!(officer_id = %officer.id, %region, effective_from = %from, "regional minimum wage set");
         Ok(pb::SetRegionalMinimumWageResponse {
@@ -564,10 +600,88 @@ impl Api {
         let officer = Self::operator("officer", request.officer.as_ref())?;
         let mut tx = self.pool.begin().await?;
         rates::set_base_salary(&mut tx, from, amount, &source).await?;
+        rates::record_change(
+            &mut tx,
+            "base_salary",
+            from,
+            &format!("{amount} ({source})"),
+            &officer.id,
+            self.clock.now(),
+        )
+        .await?;
         self.commit_rates(tx).await?;
         tracing::info!(officer_id = %officer.id, effective_from = %from, "base salary set");
         Ok(pb::SetBaseSalaryResponse {
             base_salary: Some(pb::BaseSalary { source, ..salary }),
+        })
+    }
+
+    async fn set_rate(&self, request: pb::SetRateRequest) -> Result<pb::SetRateResponse, ApiError> {
+        let rate = request
+            .rate
+            .ok_or_else(|| ApiError::invalid("rate", "is required"))?;
+        let (column, range) = match pb::RateKind::try_from(rate.kind) {
+            Ok(pb::RateKind::BenefitShareBasisPoints) => (RateColumn::BenefitShare, 1..=10_000),
+            Ok(pb::RateKind::CapMinimumWageMultiple) => (RateColumn::RegionalCapMultiple, 1..=100),
+            Ok(pb::RateKind::CapBaseSalaryMultiple) => (RateColumn::StateScaleCapMultiple, 1..=100),
+            Ok(pb::RateKind::HealthInsuranceBasisPoints) => {
+                (RateColumn::HealthInsurance, 0..=10_000)
+            }
+            _ => return Err(ApiError::invalid("rate.kind", "is required")),
+        };
+        let regime = match pb::Regime::try_from(rate.regime) {
+            Ok(pb::Regime::Regime2013) => "2013",
+            Ok(pb::Regime::Regime2025) => "2025",
+            _ => return Err(ApiError::invalid("rate.regime", "is required")),
+        };
+        let from = wire::date("rate.effective_from", rate.effective_from.as_ref())?;
+        let value = i32::try_from(rate.value)
+            .ok()
+            .filter(|value| range.contains(value))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "rate.value",
+                    format!(
+                        "must be from {} to {} for this kind of rate",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })?;
+        let source = wire::text("rate.source", &rate.source)?;
+        let officer = Self::operator("officer", request.officer.as_ref())?;
+        let mut tx = self.pool.begin().await?;
+        let sources = match rates::set_rate(&mut tx, from, regime, column, value, &source).await? {
+            RateSet::Recorded(sources) => sources,
+            RateSet::NoRegimeInForce => {
+                return Err(ApiError::invalid(
+                    "rate.effective_from",
+                    format!("no regime is in force on {from}"),
+                ));
+            }
+            RateSet::OtherRegimeInForce(in_force) => {
+                return Err(ApiError::invalid(
+                    "rate.regime",
+                    format!("the {in_force} regime, not the {regime} one, is in force on {from}"),
+                ));
+            }
+        };
+        rates::record_change(
+            &mut tx,
+            "rate",
+            from,
+            &format!("{:?} of the {regime} regime: {value} ({source})", column),
+            &officer.id,
+            self.clock.now(),
+        )
+        .await?;
+        self.commit_rates(tx).await?;
+        tracing::info!(officer_id = %officer.id, regime, rate = ?column, effective_from = %from, "rate set");
+        Ok(pb::SetRateResponse {
+            rate: Some(pb::Rate {
+                source: sources,
+                ..rate
+            }),
         })
     }
 
@@ -583,6 +697,15 @@ impl Api {
         let officer = Self::operator("officer", request.officer.as_ref())?;
         let mut tx = self.pool.begin().await?;
         rates::add_holiday(&mut tx, day, &name).await?;
+        rates::record_change(
+            &mut tx,
+            "holiday_added",
+            day,
+            &name,
+            &officer.id,
+            self.clock.now(),
+        )
+        .await?;
         self.commit_rates(tx).await?;
         tracing::info!(officer_id = %officer.id, %day, "public holiday added");
         Ok(pb::AddHolidayResponse {
@@ -600,6 +723,15 @@ impl Api {
         if !rates::remove_holiday(&mut tx, day).await? {
             return Err(ApiError::NotFound("holiday".into()));
         }
+        rates::record_change(
+            &mut tx,
+            "holiday_removed",
+            day,
+            "",
+            &officer.id,
+            self.clock.now(),
+        )
+        .await?;
         self.commit_rates(tx).await?;
         tracing::info!(officer_id = %officer.id, %day, "public holiday removed");
         Ok(pb::RemoveHolidayResponse {})
@@ -766,6 +898,13 @@ impl EligibilityService for Api {
         request: Request<pb::SetBaseSalaryRequest>,
     ) -> Result<Response<pb::SetBaseSalaryResponse>, Status> {
         reply(Api::set_base_salary(self, request.into_inner()).await)
+    }
+
+    async fn set_rate(
+        &self,
+        request: Request<pb::SetRateRequest>,
+    ) -> Result<Response<pb::SetRateResponse>, Status> {
+        reply(Api::set_rate(self, request.into_inner()).await)
     }
 
     async fn add_holiday(

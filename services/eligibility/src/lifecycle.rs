@@ -1,6 +1,7 @@
 //! A decision's life after approval: missed check-ins suspend months, a later check-in resumes,
-//! the third consecutive miss or a new job terminates. Each change is stored with its history
-//! row and its event in the caller's transaction, and applied at most once.
+//! the third consecutive miss or a new job terminates, and the passing of its last benefit
+//! month completes it. Each change is stored with its history row and its event in the
+//! caller's transaction, and applied at most once.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use contracts::eligibility::v1 as pb;
@@ -160,6 +161,70 @@ pub async fn terminate(
         "decision terminated"
     );
     Ok(())
+}
+
+/// Ends a live decision whose last benefit month has passed: every month was paid, suspended
+/// or cancelled, and nothing more follows. Returns false when the decision had already ended.
+pub async fn complete(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    decision: &mut DecisionRow,
+) -> Result<bool, LifecycleError> {
+    if !is_live(decision) {
+        return Ok(false);
+    }
+    decision.version += 1;
+    decision.state = "completed".to_owned();
+    decision_store::set_state(
+        conn,
+        decision.decision_id,
+        "completed",
+        decision.version,
+        None,
+    )
+    .await?;
+    decision_store::append_history(
+        conn,
+        decision.decision_id,
+        &HistoryRow {
+            effective_date: Some(decision.end_date),
+            ..history("completed", decision.version, now)
+        },
+    )
+    .await?;
+    events_out::publish(
+        conn,
+        decision.decision_id,
+        decision.version,
+        Change::Completed(pb::DecisionCompleted {
+            end_date: Some(wire::pb_date(decision.end_date)),
+        }),
+        now,
+    )
+    .await?;
+    tracing::info!(
+        decision_id = %decision.decision_id,
+        end_date = %decision.end_date,
+        "decision completed"
+    );
+    Ok(true)
+}
+
+/// Completes, in one transaction, up to `limit` live decisions whose period ended before
+/// `today`; returns how many.
+pub async fn complete_ended(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    limit: i64,
+) -> Result<usize, LifecycleError> {
+    let mut completed = 0;
+    for mut decision in decision_store::past_their_end(conn, today, limit).await? {
+        if complete(conn, now, &mut decision).await? {
+            completed += 1;
+        }
+    }
+    Ok(completed)
 }
 
 /// Applies a new contribution record: a new job terminates the live decision of its holder.

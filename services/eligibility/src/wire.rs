@@ -385,13 +385,16 @@ fn change_kind(stored: &str) -> pb::DecisionChangeKind {
         "resumed" => pb::DecisionChangeKind::Resumed,
         "terminated" => pb::DecisionChangeKind::Terminated,
         "bank_destination_changed" => pb::DecisionChangeKind::BankDestinationChanged,
+        "completed" => pb::DecisionChangeKind::Completed,
         _ => pb::DecisionChangeKind::Unspecified,
     }
 }
 
-/// A decision with its months, history and the reasoning behind it, as protobuf.
+/// A decision with its months, history and the reasoning behind it, as protobuf; `number` is
+/// its card or account number, opened from the vault.
 pub fn pb_decision(
     decision: &crate::store::decisions::DecisionRow,
+    number: String,
     months: &[crate::store::decisions::MonthRow],
     history: &[crate::store::decisions::HistoryRow],
     assessment: Option<pb::Assessment>,
@@ -409,7 +412,7 @@ pub fn pb_decision(
         bank_destination: Some(common::BankDestination {
             bank_id: decision.bank_id.clone(),
             kind: decision.destination_kind,
-            number: decision.destination_number.clone(),
+            number,
             holder_name: decision.holder_name.clone(),
         }),
         province: decision.province.clone(),

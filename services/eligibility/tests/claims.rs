@@ -4,10 +4,10 @@
 
 mod support;
 
-use contracts::common::v1::{Agency, Officer};
+use contracts::common::v1::{Agency, BankDestination, Officer};
 use contracts::eligibility::v1::{
     ApproveClaimRequest, CapBasis, ClaimStatus, Condition, ConditionOutcome, HoldResolution,
-    ListDuplicateHoldsRequest, MatchKind, Regime, RegisterPersonRequest,
+    ListDuplicateHoldsRequest, MatchKind, Regime, RegisterClaimRequest, RegisterPersonRequest,
     ResolveDuplicateHoldRequest, decision_event::Change,
 };
 use support::{Harness, an, approver, date, example_1_claim, morning_of, registrar};
@@ -58,6 +58,117 @@ async fn an_invalid_citizen_id_is_refused_with_the_field_and_reason_and_nothing_
     }
     assert_eq!(harness.count("persons").await?, 0);
     assert_eq!(harness.count("person_identifiers").await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_malformed_claim_is_refused_with_the_field_and_reason_and_nothing_is_stored()
+-> anyhow::Result<()> {
+    let mut harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let person_id = harness.register(an()).await?;
+    let good = example_1_claim(&person_id);
+    let destination = good.bank_destination.clone().expect("a destination");
+    let cases = [
+        (
+            RegisterClaimRequest {
+                person_id: "someone".into(),
+                ..good.clone()
+            },
+            "person_id",
+            "is not a valid id",
+        ),
+        (
+            RegisterClaimRequest {
+                termination_date: None,
+                ..good.clone()
+            },
+            "termination_date",
+            "is required",
+        ),
+        (
+            RegisterClaimRequest {
+                termination_date: date(2026, 2, 30),
+                ..good.clone()
+            },
+            "termination_date",
+            "is not a calendar date",
+        ),
+        (
+            RegisterClaimRequest {
+                filing_date: date(2026, 3, 9),
+                ..good.clone()
+            },
+            "filing_date",
+            "is before the termination date",
+        ),
+        (
+            RegisterClaimRequest {
+                end_reason: 0,
+                ..good.clone()
+            },
+            "end_reason",
+            "is required",
+        ),
+        (
+            RegisterClaimRequest {
+                bank_destination: Some(BankDestination {
+                    number: "1234560000000001".into(),
+                    ..destination.clone()
+                }),
+                ..good.clone()
+            },
+            "bank_destination",
+            "card number must be 16 or 19 digits starting with 9704",
+        ),
+        (
+            RegisterClaimRequest {
+                bank_destination: None,
+                ..good.clone()
+            },
+            "bank_destination",
+            "is required",
+        ),
+        (
+            RegisterClaimRequest {
+                centre_id: " ".into(),
+                ..good.clone()
+            },
+            "centre_id",
+            "is required",
+        ),
+    ];
+
+    for (request, field, reason) in cases {
+        let status = harness
+            .client
+            .register_claim(request)
+            .await
+            .expect_err("a malformed claim must be refused");
+
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}");
+        let details = status.get_error_details();
+        let violation = &details
+            .bad_request()
+            .expect("a field violation")
+            .field_violations[0];
+        assert_eq!(violation.field, field);
+        assert_eq!(violation.description, reason, "{field}");
+    }
+    let approval = harness
+        .client
+        .approve_claim(ApproveClaimRequest {
+            claim_id: "claim-1".into(),
+            decision_number: String::new(),
+            handover_date: None,
+            officer: approver(),
+        })
+        .await
+        .expect_err("an approval names a claim id");
+    assert_eq!(approval.code(), Code::InvalidArgument);
+    assert_eq!(harness.count("claims").await?, 0);
+    assert_eq!(harness.count("duplicate_holds").await?, 0);
+    assert_eq!(harness.count("decisions").await?, 0);
+    assert_eq!(harness.count("outbox").await?, 0);
     Ok(())
 }
 
@@ -272,6 +383,24 @@ async fn two_claims_for_one_person_registered_at_once_are_never_both_decidable()
         statuses,
         [ClaimStatus::AwaitingApproval, ClaimStatus::HeldDuplicate]
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_same_person_registered_twice_at_once_is_stored_once() -> anyhow::Result<()> {
+    let harness = Harness::start(morning_of(2026, 3, 16)).await?;
+
+    let (mut first, mut second) = (harness.client.clone(), harness.client.clone());
+    let (a, b) = tokio::join!(first.register_person(an()), second.register_person(an()));
+
+    let mut outcomes = [a.map(|_| Code::Ok), b.map(|_| Code::Ok)]
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(|status| status.code()))
+        .collect::<Vec<_>>();
+    outcomes.sort_by_key(|code| *code as i32);
+    assert_eq!(outcomes, [Code::Ok, Code::FailedPrecondition]);
+    assert_eq!(harness.count("persons").await?, 1);
+    assert_eq!(harness.count("person_identifiers").await?, 2);
     Ok(())
 }
 

@@ -9,8 +9,8 @@ use contracts::checkin::v1::{CheckinEvent, CheckinMissed, CheckinRecorded, check
 use contracts::common::v1::{ContractType, DecisionState, Region, TerminationReason, YearMonth};
 use contracts::contributions::v1::ContributionRecord;
 use contracts::eligibility::v1::{
-    DecisionChangeKind, GetDecisionRequest, GetReservedMonthsRequest, ListPersonDecisionsRequest,
-    MonthStatus, TerminateDecisionRequest, decision_event::Change,
+    ApproveClaimRequest, DecisionChangeKind, GetDecisionRequest, GetReservedMonthsRequest,
+    ListPersonDecisionsRequest, MonthStatus, TerminateDecisionRequest, decision_event::Change,
 };
 use contracts::topics;
 use contracts::transfer::v1::TransferOutcome;
@@ -393,24 +393,193 @@ async fn an_imported_record_from_a_new_employer_terminates_the_decision_once() -
 }
 
 #[tokio::test]
-async fn a_record_imported_before_approval_terminates_when_it_arrives_on_the_topic()
--> anyhow::Result<()> {
+async fn a_new_job_stored_before_approval_terminates_the_decision_at_approval() -> anyhow::Result<()>
+{
     let mut harness = Harness::start(morning_of(2026, 3, 16)).await?;
     let claim = harness.example_1_claim().await?;
-    // May is after the claim's window: approval goes ahead with the record already stored.
-    harness
-        .import("0101234567,,EMP-NEW,2026-05,12000000,indefinite,1\n", 4096)
-        .await?;
-    harness.clock.set(morning_of(2026, 3, 27));
-    let decision_id = harness.approve(&claim.claim_id).await?;
-
+    // May is after the claim's ten working days: the job does not bar the claim, it ends the
+    // benefit. The record arrives while the claim awaits approval, when no decision is live.
     harness
         .publish(topics::CONTRIBUTIONS, "0101234567", &new_job_record())
         .await?;
+    let stored = eventually(WAIT, || async {
+        Ok(harness.count("contributions").await? == 41)
+    })
+    .await?;
+    assert!(stored);
+    harness.clock.set(morning_of(2026, 3, 27));
+
+    let decision = harness
+        .client
+        .clone()
+        .approve_claim(ApproveClaimRequest {
+            claim_id: claim.claim_id.clone(),
+            decision_number: String::new(),
+            handover_date: None,
+            officer: support::approver(),
+        })
+        .await?
+        .into_inner()
+        .decision
+        .expect("a decision");
+
+    assert_eq!(
+        decision.state(),
+        DecisionState::Terminated,
+        "the approval itself applies the job already known"
+    );
+    let statuses: Vec<_> = decision
+        .months_status
+        .iter()
+        .map(|month| month.status())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            MonthStatus::Pending,
+            MonthStatus::Cancelled,
+            MonthStatus::Cancelled
+        ]
+    );
+    // The same record delivered again and imported again changes nothing more.
+    harness
+        .publish(topics::CONTRIBUTIONS, "0101234567", &new_job_record())
+        .await?;
+    harness
+        .import("0101234567,,EMP-NEW,2026-05,12000000,indefinite,1\n", 4096)
+        .await?;
+    let events = harness.decision_events(2).await?;
+    assert_eq!(events.len(), 2, "activated and terminated, nothing more");
+    assert_eq!(terminations(&events), 1);
+    let Some(Change::Terminated(terminated)) = &events[1].1.change else {
+        anyhow::bail!("expected a termination");
+    };
+    assert_eq!(terminated.reason(), TerminationReason::FoundJob);
+    assert_eq!(terminated.effective_date, date(2026, 5, 1));
+    assert_eq!(terminated.reserved_months, 24);
+    assert_eq!(events[1].1.decision_version, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_decision_whose_last_month_has_passed_is_completed_once() -> anyhow::Result<()> {
+    let (harness, decision_id) = approved_decision().await?;
+    let end = harness
+        .client
+        .clone()
+        .get_decision(GetDecisionRequest {
+            decision_id: decision_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .decision
+        .and_then(|decision| decision.end_date)
+        .expect("an end date");
+    let end_day = chrono::NaiveDate::from_ymd_opt(end.year, end.month as u32, end.day as u32)
+        .expect("a real day");
+    let (day_after, _) = end_day.succ_opt().map(|day| (day, ())).expect("a next day");
+    // On the last day of the last month the benefit is still running.
+    harness
+        .clock
+        .set(morning_of(end.year, end.month as u32, end.day as u32));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let still_running = harness
+        .client
+        .clone()
+        .get_decision(GetDecisionRequest {
+            decision_id: decision_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .decision
+        .expect("a decision");
+    assert_eq!(still_running.state(), DecisionState::Active);
+
+    harness.clock.set(morning_of(
+        chrono::Datelike::year(&day_after),
+        chrono::Datelike::month(&day_after),
+        chrono::Datelike::day(&day_after),
+    ));
+
+    assert!(state_becomes(&harness, &decision_id, DecisionState::Completed).await?);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let decision = harness
+        .client
+        .clone()
+        .get_decision(GetDecisionRequest {
+            decision_id: decision_id.clone(),
+        })
+        .await?
+        .into_inner()
+        .decision
+        .expect("a decision");
+    assert_eq!(decision.end_date, Some(end));
+    let kinds: Vec<_> = decision
+        .history
+        .iter()
+        .map(|change| change.kind())
+        .collect();
+    assert_eq!(
+        kinds,
+        [DecisionChangeKind::Activated, DecisionChangeKind::Completed],
+        "completed once, however many passes ran"
+    );
+    assert_eq!(decision.history[1].effective_date, Some(end));
+    let events = harness.decision_events(2).await?;
+    assert_eq!(events.len(), 2, "activated, then completed once");
+    assert_eq!(events[1].1.decision_version, 2);
+    assert!(
+        matches!(&events[1].1.change, Some(Change::Completed(completed)) if completed.end_date == Some(end)),
+        "{:?}",
+        events[1].1.change
+    );
+    let metrics = testkit::scrape_metrics(harness.http).await?;
+    assert!(
+        metrics.contains("eligibility_decisions{state=\"completed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("eligibility_decisions{state=\"active\"} 0"),
+        "{metrics}"
+    );
+    // A completed decision is not live: a late miss changes nothing.
+    harness
+        .publish(
+            topics::CHECKIN_SCANS,
+            &decision_id,
+            &missed(&decision_id, 3),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(state_becomes(&harness, &decision_id, DecisionState::Completed).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_terminated_decision_is_not_completed_when_its_period_passes() -> anyhow::Result<()> {
+    let (harness, decision_id) = approved_decision().await?;
+    harness
+        .client
+        .clone()
+        .terminate_decision(TerminateDecisionRequest {
+            decision_id: decision_id.clone(),
+            reason: TerminationReason::Death as i32,
+            effective_date: date(2026, 4, 15),
+            note: String::new(),
+            officer: support::registrar(),
+        })
+        .await?;
+
+    harness.clock.set(morning_of(2026, 7, 15));
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
 
     assert!(state_becomes(&harness, &decision_id, DecisionState::Terminated).await?);
-    let events = harness.decision_events(2).await?;
-    assert_eq!(terminations(&events), 1);
-    assert_eq!(harness.count("contributions").await?, 41);
+    let mut conn = harness.database.admin_connection().await?;
+    let completions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM eligibility.decision_history WHERE kind = 'completed'",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    assert_eq!(completions, 0);
     Ok(())
 }

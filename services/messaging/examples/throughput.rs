@@ -78,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
                 topic: topic.clone(),
                 key: format!("key-{}", number % 1_000),
                 payload: vec![0u8; 150],
+                traceparent: None,
             };
             enqueue(&mut tx, &event).await?;
         }

@@ -2,7 +2,7 @@
 //! the offset stored only after that transaction commits, transient failures retried with
 //! backoff, permanent ones dead-lettered.
 
-use std::{collections::HashSet, future::Future, time::Duration};
+use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::FutureExt;
@@ -18,7 +18,10 @@ use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{KafkaSettings, dead_letter_topic, headers};
+use crate::{
+    KafkaSettings, dead_letter_topic, headers,
+    lag::{LagReporter, Progress},
+};
 
 /// One message as a handler sees it.
 #[derive(Debug)]
@@ -36,6 +39,10 @@ pub struct Inbound<'a> {
     /// The id the inbox deduplicates on: the producer's event id, or the record's position
     /// when a foreign producer sent none.
     pub message_id: String,
+    /// The `process <topic>` span of this message, continuing its producer's trace. A batch
+    /// handler runs once for many messages, so it writes each message's effect within this
+    /// span, or continues its trace, to keep every message in its own trace.
+    pub span: tracing::Span,
 }
 
 /// What the loop should do with a message that could not be processed.
@@ -95,6 +102,27 @@ pub trait Handler: Send + Sync + 'static {
         tx: &mut PgConnection,
         message: &Inbound<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Applies `messages`, in order, all seen here for the first time, in one transaction.
+    ///
+    /// Override it to write a whole batch in a few statements. An error fails the whole
+    /// batch: a transient one retries it, a permanent one makes the loop apply the messages
+    /// one by one through [`Handler::handle`], so only the bad one is dead-lettered. The
+    /// default applies each message through `handle`, within its own span.
+    fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        messages: &[&Inbound<'_>],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        async move {
+            for message in messages {
+                self.handle(&mut *tx, message)
+                    .instrument(message.span.clone())
+                    .await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Whether the loop goes on after a message or batch.
@@ -133,7 +161,9 @@ impl Outcome {
 
 /// Consumes `topics` as one consumer group until stopped.
 pub struct ConsumerLoop<H> {
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
+    progress: Progress,
+    lag_interval: Duration,
     producer: FutureProducer,
     pool: PgPool,
     handler: H,
@@ -168,7 +198,9 @@ impl<H: Handler> ConsumerLoop<H> {
         let physical: Vec<&str> = physical.iter().map(String::as_str).collect();
         consumer.subscribe(&physical)?;
         Ok(Self {
-            consumer,
+            consumer: Arc::new(consumer),
+            progress: Progress::default(),
+            lag_interval: Duration::from_millis(settings.lag_interval_ms.max(1)),
             producer,
             pool,
             handler,
@@ -183,6 +215,15 @@ impl<H: Handler> ConsumerLoop<H> {
     /// Consumes until `stop` is cancelled; the messages in hand are finished first.
     pub async fn run(self, stop: CancellationToken) {
         tracing::info!(group = %self.group, topics = ?self.topics, "consumer started");
+        let lag = LagReporter {
+            consumer: Arc::clone(&self.consumer),
+            progress: self.progress.clone(),
+            group: self.group.clone(),
+            topic_prefix: self.topic_prefix.clone(),
+            interval: self.lag_interval,
+        };
+        let lag_stop = stop.child_token();
+        let lag_task = tokio::spawn(lag.run(lag_stop.clone()));
         loop {
             let received = tokio::select! {
                 () = stop.cancelled() => break,
@@ -217,7 +258,13 @@ impl<H: Handler> ConsumerLoop<H> {
                 if let Err(error) = self.consumer.store_offset_from_message(message) {
                     tracing::warn!(%error, "offset not stored; the message may be seen again");
                 }
+                self.progress
+                    .finished(message.topic(), message.partition(), message.offset());
             }
+        }
+        lag_stop.cancel();
+        if let Err(error) = lag_task.await {
+            tracing::debug!(%error, "consumer lag reporter ended abnormally");
         }
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             // Nothing is lost: uncommitted messages come again and the inbox absorbs them.
@@ -232,20 +279,14 @@ impl<H: Handler> ConsumerLoop<H> {
         if let [message] = batch {
             return self.process(message, stop).await;
         }
-        let inbounds: Vec<(Inbound<'_>, tracing::Span)> = batch
-            .iter()
-            .map(|message| {
-                let inbound = self.inbound(message);
-                let span = self.span(message, &inbound);
-                (inbound, span)
-            })
-            .collect();
+        let inbounds: Vec<Inbound<'_>> =
+            batch.iter().map(|message| self.inbound(message)).collect();
         let mut delays = self.backoff();
         let mut attempt = 1u32;
         loop {
             let reason = match self.apply_all(&inbounds).await {
                 Ok(outcomes) => {
-                    for ((inbound, _), outcome) in inbounds.iter().zip(outcomes) {
+                    for (inbound, outcome) in inbounds.iter().zip(outcomes) {
                         count(inbound.topic, outcome);
                     }
                     return Flow::Continue;
@@ -276,16 +317,14 @@ impl<H: Handler> ConsumerLoop<H> {
     }
 
     /// Every message's effect and inbox row, in one transaction: one statement records the
-    /// whole batch in the inbox, and the handler runs once for each message seen first here.
-    async fn apply_all(
-        &self,
-        inbounds: &[(Inbound<'_>, tracing::Span)],
-    ) -> Result<Vec<Outcome>, HandlerError> {
+    /// whole batch in the inbox, and the handler's batch method runs once with the messages
+    /// seen first here.
+    async fn apply_all(&self, inbounds: &[Inbound<'_>]) -> Result<Vec<Outcome>, HandlerError> {
         let ids: Vec<&str> = inbounds
             .iter()
-            .map(|(inbound, _)| inbound.message_id.as_str())
+            .map(|inbound| inbound.message_id.as_str())
             .collect();
-        let topics: Vec<&str> = inbounds.iter().map(|(inbound, _)| inbound.topic).collect();
+        let topics: Vec<&str> = inbounds.iter().map(|inbound| inbound.topic).collect();
         let mut tx = self.pool.begin().await?;
         let mut fresh: HashSet<String> = sqlx::query_scalar(
             "INSERT INTO inbox (consumer_group, message_id, topic, outcome) \
@@ -300,17 +339,18 @@ impl<H: Handler> ConsumerLoop<H> {
         .into_iter()
         .collect();
         let mut outcomes = Vec::with_capacity(inbounds.len());
-        for (inbound, span) in inbounds {
+        let mut first_seen = Vec::with_capacity(inbounds.len());
+        for inbound in inbounds {
             // Removing the id makes a second copy within the batch a duplicate too.
-            if !fresh.remove(&inbound.message_id) {
+            if fresh.remove(&inbound.message_id) {
+                first_seen.push(inbound);
+                outcomes.push(Outcome::Processed);
+            } else {
                 outcomes.push(Outcome::Duplicate);
-                continue;
             }
-            self.handler
-                .handle(&mut tx, inbound)
-                .instrument(span.clone())
-                .await?;
-            outcomes.push(Outcome::Processed);
+        }
+        if !first_seen.is_empty() {
+            self.handler.handle_batch(&mut tx, &first_seen).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -351,6 +391,7 @@ impl<H: Handler> ConsumerLoop<H> {
             Some(event_id) => event_id.to_owned(),
             None => format!("{topic}/{}/{}", message.partition(), message.offset()),
         };
+        let span = crate::spans::process(message, &self.group, &message_id);
         Inbound {
             topic,
             partition: message.partition(),
@@ -358,38 +399,16 @@ impl<H: Handler> ConsumerLoop<H> {
             key: message.key(),
             payload: message.payload().unwrap_or_default(),
             message_id,
+            span,
         }
-    }
-
-    /// The `process <topic>` span of one message, continuing its producer's trace.
-    fn span(&self, message: &BorrowedMessage<'_>, inbound: &Inbound<'_>) -> tracing::Span {
-        let span = tracing::info_span!(
-            "kafka.process",
-            otel.name = %format!("process {}", message.topic()),
-            otel.kind = "consumer",
-            messaging.system = "kafka",
-            messaging.operation.type = "process",
-            messaging.destination.name = %message.topic(),
-            messaging.consumer.group.name = %self.group,
-            messaging.destination.partition.id = inbound.partition,
-            messaging.kafka.offset = inbound.offset,
-            messaging.message.id = %inbound.message_id,
-            trace_id = tracing::field::Empty,
-        );
-        let parent = telemetry::context_from_headers(headers::text_pairs(message.headers()));
-        // The span is fresh, so only a filter that disables it can refuse the parent.
-        let _ = telemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
-        telemetry::record_trace_id(&span);
-        span
     }
 
     /// One message in its own transaction, retried while it fails for a passing reason.
     async fn process(&self, message: &BorrowedMessage<'_>, stop: &CancellationToken) -> Flow {
         let inbound = self.inbound(message);
-        let span = self.span(message, &inbound);
         let outcome = self
             .process_with_retries(message, &inbound, stop)
-            .instrument(span)
+            .instrument(inbound.span.clone())
             .await;
         if matches!(outcome, Outcome::Stopped) {
             return Flow::Stopped;

@@ -11,9 +11,11 @@
 pub mod admin;
 pub mod consumer;
 pub mod headers;
+mod lag;
 pub mod outbox;
 mod producer;
 mod settings;
+pub mod spans;
 
 pub use consumer::{ConsumerLoop, Handler, HandlerError, Inbound, decode};
 pub use outbox::{OutboxEvent, Relay, RelaySettings, enqueue, enqueue_all};

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use rdkafka::{
+    error::{KafkaError, RDKafkaErrorCode},
     message::OwnedHeaders,
-    producer::{FutureProducer, FutureRecord},
-    util::Timeout,
+    producer::{DeliveryFuture, FutureProducer, FutureRecord},
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
@@ -28,6 +28,10 @@ pub struct OutboxEvent {
     pub key: String,
     /// Encoded protobuf message.
     pub payload: Vec<u8>,
+    /// The W3C `traceparent` of the trace this event belongs to, when that is not the
+    /// current span's: one batch step raising events for many payments, each of which keeps
+    /// its own trace. `None` takes the current span's context.
+    pub traceparent: Option<String>,
 }
 
 impl OutboxEvent {
@@ -38,7 +42,17 @@ impl OutboxEvent {
             topic: topic.to_owned(),
             key: key.to_owned(),
             payload: message.encode_to_vec(),
+            traceparent: None,
         }
+    }
+
+    /// The same event, continuing the trace `traceparent` names rather than the current
+    /// span's; an empty value changes nothing.
+    pub fn continuing(mut self, traceparent: &str) -> Self {
+        if !traceparent.is_empty() {
+            self.traceparent = Some(traceparent.to_owned());
+        }
+        self
     }
 }
 
@@ -66,6 +80,7 @@ pub async fn enqueue_all(
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.clone())
     };
+    let (current_parent, current_state) = (find("traceparent"), find("tracestate"));
     let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
     let topics: Vec<&str> = events.iter().map(|event| event.topic.as_str()).collect();
     let keys: Vec<&str> = events.iter().map(|event| event.key.as_str()).collect();
@@ -73,20 +88,33 @@ pub async fn enqueue_all(
         .iter()
         .map(|event| event.payload.as_slice())
         .collect();
+    // An event that names its own trace takes none of the current span's state with it.
+    let parents: Vec<Option<&str>> = events
+        .iter()
+        .map(|event| event.traceparent.as_deref().or(current_parent.as_deref()))
+        .collect();
+    let states: Vec<Option<&str>> = events
+        .iter()
+        .map(|event| match event.traceparent {
+            Some(_) => None,
+            None => current_state.as_deref(),
+        })
+        .collect();
     // WITH ORDINALITY keeps the caller's order in the identity column the relay orders by.
     sqlx::query(
         "INSERT INTO outbox (event_id, topic, message_key, payload, traceparent, tracestate) \
-         SELECT e.event_id, e.topic, e.message_key, e.payload, $5, $6 \
-         FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::BYTEA[]) WITH ORDINALITY \
-              AS e (event_id, topic, message_key, payload, position) \
+         SELECT e.event_id, e.topic, e.message_key, e.payload, e.traceparent, e.tracestate \
+         FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::TEXT[], $6::TEXT[]) \
+              WITH ORDINALITY \
+              AS e (event_id, topic, message_key, payload, traceparent, tracestate, position) \
          ORDER BY e.position",
     )
     .bind(&ids)
     .bind(&topics)
     .bind(&keys)
     .bind(&payloads)
-    .bind(find("traceparent"))
-    .bind(find("tracestate"))
+    .bind(&parents)
+    .bind(&states)
     .execute(conn)
     .await?;
     Ok(())
@@ -150,6 +178,44 @@ const ATTEMPTS_WHEN_STOPPING: u32 = 3;
 /// How often an idle relay deletes rows past their retention.
 const CLEANUP_EVERY: Duration = Duration::from_secs(60);
 
+/// How often a busy relay counts its backlog for the `outbox_backlog` gauge; an idle one
+/// knows it is empty.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Batches one pass publishes at most before it lets go of the leadership and starts over
+/// from the lowest unpublished id, where rows committed late by long transactions wait.
+const BATCHES_PER_PASS: usize = 50;
+
+/// How long to wait before enqueueing again when the producer's queue is full.
+const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(5);
+
+/// What one relay pass did.
+struct Pass {
+    published: usize,
+    /// The last batch was not full: nothing was waiting when it was read.
+    drained: bool,
+}
+
+/// The broker's acknowledgements of one batch, still to come.
+struct Acks {
+    ids: Vec<i64>,
+    deliveries: Vec<tracing::instrument::Instrumented<DeliveryFuture>>,
+}
+
+impl Acks {
+    /// Waits for every acknowledgement; the first refusal fails the batch.
+    async fn all(self) -> Result<Vec<i64>, RelayError> {
+        for delivery in join_all(self.deliveries).await {
+            match delivery {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => return Err(error.into()),
+                Err(_) => return Err(KafkaError::Canceled.into()),
+            }
+        }
+        Ok(self.ids)
+    }
+}
+
 impl Relay {
     /// A relay over `pool`'s outbox table.
     pub fn new(pool: PgPool, producer: FutureProducer, settings: RelaySettings) -> Self {
@@ -171,15 +237,21 @@ impl Relay {
     pub async fn run(self, stop: CancellationToken) {
         let mut failures = 0u32;
         let mut last_cleanup = tokio::time::Instant::now();
+        let mut last_backlog: Option<tokio::time::Instant> = None;
         loop {
             let stopping = stop.is_cancelled();
-            match self.publish_batch().await {
-                Ok(published) => {
+            match self.publish_pass().await {
+                Ok(pass) => {
                     failures = 0;
-                    if published as i64 >= self.settings.batch_size {
+                    if !pass.drained {
+                        if last_backlog.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
+                            last_backlog = Some(tokio::time::Instant::now());
+                            self.report_backlog().await;
+                        }
                         continue;
                     }
                     metrics::gauge!("outbox_backlog").set(0.0);
+                    last_backlog = None;
                     if last_cleanup.elapsed() >= CLEANUP_EVERY {
                         last_cleanup = tokio::time::Instant::now();
                         if let Err(error) = self.delete_published().await {
@@ -187,7 +259,7 @@ impl Relay {
                         }
                     }
                     if stopping {
-                        if published == 0 {
+                        if pass.published == 0 {
                             tracing::info!("outbox flushed");
                             return;
                         }
@@ -217,55 +289,132 @@ impl Relay {
         }
     }
 
+    /// Sets the `outbox_backlog` gauge to the rows still unpublished.
+    async fn report_backlog(&self) {
+        match sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(backlog) => metrics::gauge!("outbox_backlog").set(backlog as f64),
+            Err(error) => tracing::debug!(%error, "outbox backlog not counted"),
+        }
+    }
+
     /// Publishes one batch of unpublished rows and marks them; returns how many.
     ///
     /// Rows are marked only after the broker acknowledged every record, so a relay killed
     /// in the middle publishes the batch again on restart; consumers deduplicate on the
     /// event id.
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
-        let mut tx = self.pool.begin().await?;
-        // One relay per schema publishes at a time, so events on one key keep their order
-        // even when several instances of a service run.
-        let leader: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox-relay'))",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if !leader {
+        let mut lock = self.pool.begin().await?;
+        if !Self::lead(&mut lock).await? {
             return Ok(0);
         }
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, event_id, topic, message_key, payload, traceparent, tracestate \
-             FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
-        )
-        .bind(self.settings.batch_size)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = self.unpublished(&mut lock, None).await?;
         if rows.is_empty() {
             return Ok(0);
         }
+        let ids = self.produce(&rows).await?.all().await?;
+        self.mark(&mut lock, &ids).await?;
+        lock.commit().await?;
+        Ok(ids.len())
+    }
 
-        let deliveries = rows.iter().map(|row| self.send(row));
-        for delivery in join_all(deliveries).await {
-            delivery?;
+    /// Publishes batch after batch while full ones come, each produced while the
+    /// acknowledgements of the one before are still on their way.
+    ///
+    /// Records are handed to the producer strictly in id order, and the idempotent producer
+    /// keeps that order within a partition; a batch is marked only after its own
+    /// acknowledgements and those of every batch before it, each in its own transaction, so
+    /// a pass that fails or is killed leaves unmarked only a suffix of what it read, which
+    /// the next pass publishes again.
+    async fn publish_pass(&self) -> Result<Pass, RelayError> {
+        // The transaction holds the leadership for the pass and nothing else.
+        let mut lock = self.pool.begin().await?;
+        if !Self::lead(&mut lock).await? {
+            return Ok(Pass {
+                published: 0,
+                drained: true,
+            });
         }
+        let full = |rows: &[Row]| rows.len() as i64 >= self.settings.batch_size;
+        let mut published = 0;
+        let mut rows = self.unpublished(&mut lock, None).await?;
+        let mut drained = !full(&rows);
+        let mut previous: Option<Acks> = None;
+        for batch in 1..=BATCHES_PER_PASS {
+            let last_id = rows.last().map(|row| row.id);
+            let acks = if rows.is_empty() {
+                None
+            } else {
+                Some(self.produce(&rows).await?)
+            };
+            if let Some(previous) = previous.take() {
+                let ids = previous.all().await?;
+                self.mark_committed(&ids).await?;
+                published += ids.len();
+            }
+            previous = acks;
+            if drained || batch == BATCHES_PER_PASS {
+                break;
+            }
+            rows = self.unpublished(&mut lock, last_id).await?;
+            drained = !full(&rows);
+        }
+        if let Some(last) = previous {
+            let ids = last.all().await?;
+            self.mark_committed(&ids).await?;
+            published += ids.len();
+        }
+        lock.commit().await?;
+        Ok(Pass { published, drained })
+    }
 
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    /// Whether this relay is the one that publishes this schema for the transaction's life.
+    async fn lead(lock: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        // One relay per schema publishes at a time, so events on one key keep their order
+        // even when several instances of a service run.
+        sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox-relay'))",
+        )
+        .fetch_one(lock)
+        .await
+    }
+
+    /// The next batch of unpublished rows in id order, after `after` when given.
+    async fn unpublished(
+        &self,
+        conn: &mut PgConnection,
+        after: Option<i64>,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        // Within a pass the rows before `after` are in flight; starting after them also
+        // spares the index scan the entries of rows just published.
+        sqlx::query_as(
+            "SELECT id, event_id, topic, message_key, payload, traceparent, tracestate \
+             FROM outbox WHERE published_at IS NULL AND ($2::BIGINT IS NULL OR id > $2) \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(self.settings.batch_size)
+        .bind(after)
+        .fetch_all(conn)
+        .await
+    }
+
+    /// Marks `ids` as published.
+    async fn mark(&self, conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
+            .bind(ids)
+            .execute(conn)
             .await?;
-        tx.commit().await?;
-        metrics::counter!("outbox_published_total").increment(rows.len() as u64);
-        if rows.len() as i64 >= self.settings.batch_size {
-            // Only a full batch can leave a backlog; counting it then is worth the query.
-            let backlog: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    .fetch_one(&self.pool)
-                    .await?;
-            metrics::gauge!("outbox_backlog").set(backlog as f64);
-        }
-        Ok(rows.len())
+        metrics::counter!("outbox_published_total").increment(ids.len() as u64);
+        Ok(())
+    }
+
+    /// Marks `ids` as published in a transaction of its own, so they stay marked whatever
+    /// happens to the rest of the pass.
+    async fn mark_committed(&self, ids: &[i64]) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        self.mark(&mut conn, ids).await
     }
 
     /// Deletes rows published longer ago than the retention; returns how many.
@@ -284,45 +433,50 @@ impl Relay {
         Ok(deleted)
     }
 
-    async fn send(&self, row: &Row) -> Result<(), rdkafka::error::KafkaError> {
-        let topic = format!("{}{}", self.topic_prefix, row.topic);
-        let span = tracing::info_span!(
-            "kafka.send",
-            otel.name = %format!("send {topic}"),
-            otel.kind = "producer",
-            messaging.system = "kafka",
-            messaging.operation.type = "send",
-            messaging.destination.name = %topic,
-            messaging.message.id = %row.event_id,
-            trace_id = tracing::field::Empty,
-        );
-        let stored = [
-            row.traceparent
-                .as_deref()
-                .map(|value| ("traceparent", value)),
-            row.tracestate.as_deref().map(|value| ("tracestate", value)),
-        ];
-        let parent = telemetry::context_from_headers(stored.into_iter().flatten());
-        // The span is fresh, so only a filter that disables it can refuse the parent.
-        let _ = telemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
-        telemetry::record_trace_id(&span);
-
-        let event_id = row.event_id.to_string();
-        let trace = telemetry::headers_for_span(&span);
-        let record_headers = headers::with_pairs(
-            OwnedHeaders::new_with_capacity(3),
-            std::iter::once((headers::EVENT_ID, event_id.as_str()))
-                .chain(trace.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-        );
-        let record = FutureRecord::to(&topic)
-            .key(&row.message_key)
-            .payload(&row.payload)
-            .headers(record_headers);
-        self.producer
-            .send(record, Timeout::After(Duration::from_secs(30)))
-            .instrument(span)
-            .await
-            .map(|_| ())
-            .map_err(|(error, _)| error)
+    /// Hands every record of `rows` to the producer, in order, and returns the
+    /// acknowledgements to wait for.
+    async fn produce(&self, rows: &[Row]) -> Result<Acks, KafkaError> {
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let topic = format!("{}{}", self.topic_prefix, row.topic);
+            let stored = [
+                row.traceparent
+                    .as_deref()
+                    .map(|value| ("traceparent", value)),
+                row.tracestate.as_deref().map(|value| ("tracestate", value)),
+            ];
+            let span = crate::spans::send(
+                &topic,
+                &row.event_id.to_string(),
+                Some(stored.into_iter().flatten()),
+            );
+            let event_id = row.event_id.to_string();
+            let trace = telemetry::headers_for_span(&span);
+            let record_headers = headers::with_pairs(
+                OwnedHeaders::new_with_capacity(3),
+                std::iter::once((headers::EVENT_ID, event_id.as_str()))
+                    .chain(trace.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            );
+            let mut record = FutureRecord::to(&topic)
+                .key(&row.message_key)
+                .payload(&row.payload)
+                .headers(record_headers);
+            // Enqueued one after the other, never reordered: a full queue is waited out.
+            let delivery = loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => break delivery,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(QUEUE_FULL_PAUSE).await;
+                    }
+                    Err((error, _)) => return Err(error),
+                }
+            };
+            deliveries.push(delivery.instrument(span));
+        }
+        Ok(Acks {
+            ids: rows.iter().map(|row| row.id).collect(),
+            deliveries,
+        })
     }
 }

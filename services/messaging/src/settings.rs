@@ -24,6 +24,9 @@ pub struct KafkaSettings {
     /// underscore stands for a dot, so `KAFKA__PROPERTIES__SECURITY_PROTOCOL` can be set from
     /// the environment (librdkafka names have no underscores).
     pub properties: BTreeMap<String, String>,
+    /// How often a consumer refreshes its `consumer_lag` gauge, in milliseconds; each
+    /// refresh asks the broker for the watermarks of every assigned partition.
+    pub lag_interval_ms: u64,
 }
 
 impl KafkaSettings {
@@ -36,6 +39,7 @@ impl KafkaSettings {
             batch_size: 256,
             topic_prefix: String::new(),
             properties: BTreeMap::new(),
+            lag_interval_ms: 5_000,
         }
     }
 
@@ -54,6 +58,12 @@ impl KafkaSettings {
         if self.batch_size == 0 {
             return Err(SettingsError::invalid(
                 "kafka.batch_size",
+                "must be at least 1",
+            ));
+        }
+        if self.lag_interval_ms == 0 {
+            return Err(SettingsError::invalid(
+                "kafka.lag_interval_ms",
                 "must be at least 1",
             ));
         }

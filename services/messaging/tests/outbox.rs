@@ -11,6 +11,7 @@ use sqlx::{Executor, PgPool};
 use support::{RecordEffect, Widget, create_effects_table};
 use testkit::{TestDatabase, TestTopics, eventually, kafka_settings, key_of, read_topic};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -122,6 +123,60 @@ async fn events_of_one_key_are_published_in_the_order_they_were_written() -> any
 }
 
 #[tokio::test]
+async fn events_of_one_key_keep_their_order_when_the_relay_pipelines_its_batches()
+-> anyhow::Result<()> {
+    const EVENTS: usize = 3_000;
+    let database = TestDatabase::create().await?;
+    let pool = database.pool("checkin").await?;
+    let topics = TestTopics::create(&["pipelined"], 4).await?;
+    let topic = topics.name("pipelined");
+    // Several transactions, as many writers would commit them.
+    for start in (0..EVENTS).step_by(500) {
+        let mut tx = pool.begin().await?;
+        for sequence in start..start + 500 {
+            let key = format!("decision-{}", sequence % 7);
+            enqueue(&mut tx, &event(&topic, &key, &sequence.to_string())).await?;
+        }
+        tx.commit().await?;
+    }
+    let producer = messaging::idempotent_producer(&kafka_settings("checkin"))?;
+    // Small batches, so one pass produces many of them back to back.
+    let settings = RelaySettings {
+        batch_size: 50,
+        poll_interval_ms: 10,
+        ..RelaySettings::default()
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn(Relay::new(pool.clone(), producer, settings).run(stop.clone()));
+
+    let messages = read_topic(&topic, EVENTS, WAIT).await?;
+    assert_eq!(messages.len(), EVENTS);
+    let mut last_seen: HashMap<String, i64> = HashMap::new();
+    for message in &messages {
+        let key = key_of(message).unwrap_or_default();
+        let widget = Widget::decode(message.payload().unwrap_or_default())?;
+        let sequence: i64 = widget.name.parse()?;
+        let previous = last_seen.insert(key.clone(), sequence);
+        assert!(
+            previous.is_none_or(|previous| previous < sequence),
+            "{key}: {sequence} arrived after {previous:?}"
+        );
+    }
+    let marked = eventually(WAIT, || async {
+        Ok(count(
+            &pool,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        )
+        .await?
+            == 0)
+    })
+    .await?;
+    assert!(marked, "every published row is marked");
+    stop.cancel();
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_relay_killed_mid_batch_publishes_everything_on_restart_and_each_effect_happens_once()
 -> anyhow::Result<()> {
     const EVENTS: i64 = 2_000;
@@ -178,6 +233,14 @@ async fn a_relay_killed_mid_batch_publishes_everything_on_restart_and_each_effec
     // Killed after publishing, before marking.
     first_run.abort();
     let _ = first_run.await;
+    // It may have produced the next batch while waiting for the first one's acks.
+    let first_published = read_topic(&topic, EVENTS as usize, Duration::from_secs(3))
+        .await?
+        .len() as i64;
+    assert!(
+        first_published == BATCH || first_published == 2 * BATCH,
+        "whole batches reached the broker: {first_published}"
+    );
     // Its open transaction rolls back once the lock it waits on is gone.
     blocker.execute("ROLLBACK").await?;
     first_pool.close().await;
@@ -214,11 +277,11 @@ async fn a_relay_killed_mid_batch_publishes_everything_on_restart_and_each_effec
         })
         .await?
     );
-    let on_the_topic = read_topic(&topic, (EVENTS + BATCH) as usize, WAIT).await?;
+    let on_the_topic = read_topic(&topic, (EVENTS + first_published) as usize, WAIT).await?;
     assert_eq!(
         on_the_topic.len() as i64,
-        EVENTS + BATCH,
-        "the first batch was published twice"
+        EVENTS + first_published,
+        "what the killed relay published was published again"
     );
     // Let the consumer reach the end of the topic, duplicates included, then count.
     let pool = consumer_pool.clone();
@@ -264,5 +327,64 @@ async fn published_rows_past_retention_are_deleted_and_unpublished_ones_never_ar
             .fetch_all(&pool)
             .await?;
     assert_eq!(left, ["recent", "waiting"]);
+    Ok(())
+}
+
+/// The trace id a record's `traceparent` header names.
+fn trace_of(message: &rdkafka::message::OwnedMessage) -> Option<String> {
+    use rdkafka::message::Headers as _;
+    let header = message
+        .headers()?
+        .iter()
+        .find(|header| header.key == "traceparent")?;
+    let value = std::str::from_utf8(header.value?).ok()?;
+    value.split('-').nth(1).map(str::to_owned)
+}
+
+#[tokio::test]
+async fn an_event_that_names_its_own_trace_is_published_in_it_and_the_others_in_the_span_s()
+-> anyhow::Result<()> {
+    telemetry::init_for_tests();
+    let database = TestDatabase::create().await?;
+    let pool = database.pool("transfer").await?;
+    let topics = TestTopics::create(&["instructions"], 1).await?;
+    let topic = topics.name("instructions");
+    // One step (a whole payment list) raises events for two payments, one of which came
+    // with the trace its check-in started.
+    let payment_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let list_step = tracing::info_span!("accept list");
+    let step_trace = telemetry::trace_id(&list_step).expect("the step span has a trace id");
+    let mut tx = pool.begin().await?;
+    messaging::enqueue_all(
+        &mut tx,
+        &[
+            event(&topic, "payment-1", "traced")
+                .continuing(&format!("00-{payment_trace}-00f067aa0ba902b7-01")),
+            event(&topic, "payment-2", "untraced").continuing(""),
+        ],
+    )
+    .instrument(list_step)
+    .await?;
+    tx.commit().await?;
+
+    let relay = Relay::new(
+        pool.clone(),
+        messaging::idempotent_producer(&kafka_settings("transfer"))?,
+        RelaySettings::default(),
+    );
+    while relay.publish_batch().await? > 0 {}
+
+    let messages = read_topic(&topic, 2, WAIT).await?;
+    let traces: Vec<(Option<String>, Option<String>)> = messages
+        .iter()
+        .map(|message| (key_of(message), trace_of(message)))
+        .collect();
+    assert_eq!(
+        traces,
+        [
+            (Some("payment-1".to_owned()), Some(payment_trace.to_owned())),
+            (Some("payment-2".to_owned()), Some(step_trace)),
+        ]
+    );
     Ok(())
 }

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use serving::BaseConfig;
 use settings::{Secret, SettingsError, Validate};
 
-use crate::domain::{CutSchedule, PolicyKey, WorkingCalendar};
+use crate::{
+    domain::{CutSchedule, ListKey, WorkingCalendar},
+    sealing::Sealer,
+};
 
 /// Everything payroll reads at start; see the README for every key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -18,6 +21,37 @@ pub struct Config {
     pub lists: ListSettings,
     /// Public holidays on which offices do not work; payment deadlines skip them.
     pub holidays: Vec<NaiveDate>,
+    /// How card and account numbers and signing keys are sealed at rest.
+    pub vault: VaultSettings,
+}
+
+/// The `[vault]` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct VaultSettings {
+    /// AES-256 key sealing card and account numbers and signing key seeds, 64 hex digits; the
+    /// keyed digest of numbers is derived from it. The default is for the local stack only:
+    /// set a real secret in production, and never change it without resealing.
+    pub key: Secret,
+}
+
+/// A fixed vault key for the local stack only; every real deployment sets its own.
+const LOCAL_VAULT_KEY: &str = "6c6f63616c2d706179726f6c6c2d6f6e6c792d6e6f742d612d7265616c2d6b21";
+
+impl Default for VaultSettings {
+    fn default() -> Self {
+        Self {
+            key: Secret::new(LOCAL_VAULT_KEY),
+        }
+    }
+}
+
+impl VaultSettings {
+    /// The sealer the key names.
+    pub fn sealer(&self) -> Result<Sealer, SettingsError> {
+        Sealer::from_hex(self.key.expose())
+            .map_err(|error| SettingsError::invalid("vault.key", error.to_string()))
+    }
 }
 
 /// The `[lists]` section: cutting, signing and publishing payment lists.
@@ -35,9 +69,10 @@ pub struct ListSettings {
     pub poll_interval_ms: u64,
     /// Largest encoded size of one published chunk; stays under the broker's record limit.
     pub max_chunk_bytes: usize,
-    /// Key id of the policy key that signs lists approved by policy.
+    /// Key id of the first policy key, which signs lists approved by policy until an operator
+    /// rotates it (`RotateSigningKey`); registered, sealed, at the first start.
     pub policy_key_id: String,
-    /// The policy key's 32-byte Ed25519 seed, as 64 hex digits.
+    /// The first policy key's 32-byte Ed25519 seed, as 64 hex digits.
     pub policy_key_seed: Secret,
 }
 
@@ -77,8 +112,8 @@ impl ListSettings {
     }
 
     /// The policy key the settings name.
-    pub fn policy_key(&self) -> Result<PolicyKey, SettingsError> {
-        PolicyKey::from_seed_hex(&self.policy_key_id, self.policy_key_seed.expose())
+    pub fn policy_key(&self) -> Result<ListKey, SettingsError> {
+        ListKey::from_seed_hex(&self.policy_key_id, self.policy_key_seed.expose())
             .map_err(|error| SettingsError::invalid("lists.policy_key_seed", error.to_string()))
     }
 }
@@ -89,6 +124,7 @@ impl Default for Config {
             base: BaseConfig::local(crate::SERVICE, 50053, 9103),
             lists: ListSettings::default(),
             holidays: WorkingCalendar::seeded_holidays(),
+            vault: VaultSettings::default(),
         }
     }
 }
@@ -123,6 +159,7 @@ impl Validate for Config {
             ));
         }
         self.lists.policy_key()?;
+        self.vault.sealer()?;
         Ok(())
     }
 }
@@ -156,6 +193,17 @@ mod tests {
         assert_eq!(
             hex::encode(key.verifying_key().to_bytes()),
             "cb3da9e93ddf4e8e4ce31342239492352d32525d2fdc4bcbbb333f3f0861cf96"
+        );
+    }
+
+    #[test]
+    fn a_short_vault_key_is_refused_naming_the_field_not_the_key() {
+        let mut config = Config::default();
+        config.vault.key = Secret::new("abcd");
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("vault.key") && !error.contains("abcd"),
+            "{error}"
         );
     }
 

@@ -4,7 +4,7 @@
 //! redelivered event, decision versions drop stale ones, and the unique (decision, benefit
 //! month) key drops a second check-in for the same month.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use clock::SharedClock;
@@ -12,7 +12,10 @@ use contracts::topics;
 use contracts::{
     checkin::v1::{CheckinEvent, checkin_event},
     eligibility::v1::{DecisionActivated, DecisionEvent, decision_event},
-    transfer::v1::{TransferOutcome, TransferStatus},
+    transfer::v1::{
+        BankDestinationCorrected, PaymentListRefused, TransferOutcome, TransferStatus,
+        transfer_outcome,
+    },
 };
 use messaging::{Handler, HandlerError, Inbound, decode};
 use sqlx::PgConnection;
@@ -23,9 +26,15 @@ use crate::{
         BenefitMonth, DecisionTerms, MonthVerdict, Termination, WorkingCalendar, calendar,
         entitlement,
     },
-    store::{self, DecisionRow, NewEntitlement, StoredDestination},
+    sealing::{SealedNumber, Sealer},
+    store::{self, Correction, DecisionRow, NewEntitlement, StoredDestination},
     wire,
 };
+
+/// How many refused lists may carry one entitlement before it waits for an officer: a list
+/// refused for payroll's own fault is cut and signed again, but a fault that repeats would
+/// otherwise publish list after list.
+pub const MAX_LIST_REFUSALS: i32 = 3;
 
 /// The topics payroll consumes, as one consumer group.
 pub const TOPICS: [&str; 3] = [
@@ -38,12 +47,25 @@ pub const TOPICS: [&str; 3] = [
 pub struct Events {
     clock: SharedClock,
     calendar: WorkingCalendar,
+    sealer: Arc<Sealer>,
 }
 
 impl Events {
-    /// A handler reading time from `clock` and counting deadlines on `calendar`.
-    pub fn new(clock: SharedClock, calendar: WorkingCalendar) -> Self {
-        Self { clock, calendar }
+    /// A handler reading time from `clock`, counting deadlines on `calendar` and sealing card
+    /// and account numbers with `sealer` before they are stored.
+    pub fn new(clock: SharedClock, calendar: WorkingCalendar, sealer: Arc<Sealer>) -> Self {
+        Self {
+            clock,
+            calendar,
+            sealer,
+        }
+    }
+
+    fn seal(&self, number: &str) -> Result<SealedNumber, HandlerError> {
+        // Sealing fails only when the system has no randomness; that may pass.
+        self.sealer
+            .seal_number(number)
+            .map_err(|error| HandlerError::Transient(format!("sealing the number: {error}")))
     }
 }
 
@@ -105,18 +127,60 @@ impl Events {
         // The month a check-in earns in is the month it was scanned, not the month a lagging
         // consumer gets to it; only an event without a scan time falls back to processing time.
         let scanned_at = wire::timestamp_from(recorded.scanned_at.as_ref()).unwrap_or(now);
+        // The payment continues the check-in's trace, across the list cut that batches it.
+        let traceparent = current_traceparent();
 
-        store::lock_decision_id(tx, &event.decision_id).await?;
-        let Some(decision) = store::lock_decision(tx, &event.decision_id).await? else {
-            store::wait_checkin(tx, &event.decision_id, number, scanned_at, now).await?;
-            tracing::info!(
-                decision_id = %event.decision_id,
-                benefit_month = number,
-                "check-in waits for its decision"
-            );
-            return Ok(());
+        // A known decision is locked by its row, in the one statement that also reads the
+        // month; only an unknown one takes the decision id's lock, which its activation holds,
+        // and looks again, so a check-in racing its decision is never left waiting.
+        let known = match store::lock_decision_month(tx, &event.decision_id, number).await? {
+            Some(known) => known,
+            None => {
+                store::lock_decision_id(tx, &event.decision_id).await?;
+                let Some(known) =
+                    store::lock_decision_month(tx, &event.decision_id, number).await?
+                else {
+                    store::wait_checkin(
+                        tx,
+                        &event.decision_id,
+                        number,
+                        scanned_at,
+                        &traceparent,
+                        now,
+                    )
+                    .await?;
+                    tracing::info!(
+                        decision_id = %event.decision_id,
+                        benefit_month = number,
+                        "check-in waits for its decision"
+                    );
+                    return Ok(());
+                };
+                known
+            }
         };
-        self.earn(tx, &decision, month, scanned_at, now).await
+        let month_facts = MonthFacts {
+            month_start: known.month_start,
+            suspended: known.suspended,
+        };
+        let checkin = CheckinFacts {
+            scanned_at,
+            traceparent,
+        };
+        self.earn(tx, &known.decision, month, month_facts, &checkin, now)
+            .await
+    }
+
+    /// The stored facts `earn` needs about a decision's month.
+    async fn month_facts(
+        tx: &mut PgConnection,
+        decision_id: &str,
+        number: i32,
+    ) -> Result<MonthFacts, HandlerError> {
+        Ok(MonthFacts {
+            month_start: store::month_start(tx, decision_id, number).await?,
+            suspended: store::suspended_months(tx, decision_id).await?,
+        })
     }
 
     /// Creates the month's entitlement when the decision pays it; a month already earned,
@@ -126,20 +190,19 @@ impl Events {
         tx: &mut PgConnection,
         decision: &DecisionRow,
         month: BenefitMonth,
-        scanned_at: DateTime<Utc>,
+        facts: MonthFacts,
+        checkin: &CheckinFacts,
         now: DateTime<Utc>,
     ) -> Result<(), HandlerError> {
+        let scanned_at = checkin.scanned_at;
         let number = month_number(month)?;
-        let month_start = match store::month_start(tx, &decision.decision_id, number).await? {
+        let month_start = match facts.month_start {
             Some(start) => start,
             None => month
                 .start_from(decision.start_date)
                 .ok_or_else(|| permanent("benefit month start out of range"))?,
         };
-        let terms = terms_of(
-            decision,
-            store::suspended_months(tx, &decision.decision_id).await?,
-        );
+        let terms = terms_of(decision, facts.suspended);
         let verdict = entitlement::verdict(&terms, month, month_start);
         if verdict != MonthVerdict::Payable {
             tracing::info!(
@@ -164,21 +227,30 @@ impl Events {
                 benefit_month: number,
                 amount_dong: decision.amount_dong,
                 province: decision.province.clone(),
+                // The decision's sealed number is copied as it is: same number, same digest.
                 destination: StoredDestination {
                     bank_id: decision.bank_id.clone(),
                     kind: decision.destination_kind,
-                    number: decision.destination_number.clone(),
+                    number: SealedNumber {
+                        sealed: decision.destination_sealed.clone(),
+                        digest: decision.destination_digest.clone(),
+                    },
                     holder_name: decision.holder_name.clone(),
                 },
                 payment_by,
                 earned_month,
                 scanned_at,
+                traceparent: checkin.traceparent.clone(),
                 created_at: now,
             },
         )
         .await?;
         if created {
-            metrics::counter!("payroll_entitlements_created_total").increment(1);
+            let province = decision.province.clone();
+            metrics::counter!("payroll_entitlements_created_total", "province" => province.clone())
+                .increment(1);
+            metrics::counter!("payroll_entitlement_amount_dong_total", "province" => province)
+                .increment(u64::try_from(decision.amount_dong).unwrap_or_default());
             tracing::info!(
                 decision_id = %decision.decision_id,
                 benefit_month = number,
@@ -228,6 +300,8 @@ impl Events {
             // The resumed month is checked in and earns its entitlement from the check-in;
             // months suspended before stay unpaid.
             decision_event::Change::Resumed(_) => {}
+            // Every month was earned (or missed) before the period ended; nothing changes.
+            decision_event::Change::Completed(_) => {}
             decision_event::Change::Terminated(terminated) => {
                 let effective = wire::date_from(terminated.effective_date.as_ref())
                     .ok_or_else(|| permanent("termination effective_date is missing"))?;
@@ -249,7 +323,7 @@ impl Events {
                     &StoredDestination {
                         bank_id: destination.bank_id().to_owned(),
                         kind: i16::try_from(destination.kind().code()).unwrap_or_default(),
-                        number: destination.number().to_owned(),
+                        number: self.seal(destination.number())?,
                         holder_name: destination.holder_name().to_owned(),
                     },
                     &changed_by,
@@ -283,6 +357,7 @@ impl Events {
         let start_date = wire::date_from(activated.start_date.as_ref())
             .ok_or_else(|| permanent("activated.start_date is missing"))?;
         let now = self.clock.now();
+        let number = self.seal(destination.number())?;
         let decision = DecisionRow {
             decision_id: decision_id.to_owned(),
             version,
@@ -293,7 +368,8 @@ impl Events {
             province: activated.province.clone(),
             bank_id: destination.bank_id().to_owned(),
             destination_kind: i16::try_from(destination.kind().code()).unwrap_or_default(),
-            destination_number: destination.number().to_owned(),
+            destination_sealed: number.sealed,
+            destination_digest: number.digest,
             holder_name: destination.holder_name().to_owned(),
             received_on: vietnam_date(now),
             termination_effective: None,
@@ -312,12 +388,20 @@ impl Events {
             .collect();
         store::insert_decision_months(tx, decision_id, &month_starts).await?;
 
-        for (number, scanned_at) in store::take_waiting_checkins(tx, decision_id).await? {
+        for (number, scanned_at, traceparent) in
+            store::take_waiting_checkins(tx, decision_id).await?
+        {
             let month = u32::try_from(number)
                 .ok()
                 .and_then(|n| BenefitMonth::new(n).ok())
                 .ok_or_else(|| permanent("stored benefit month out of range"))?;
-            self.earn(tx, &decision, month, scanned_at, now).await?;
+            let facts = Self::month_facts(tx, decision_id, number).await?;
+            let checkin = CheckinFacts {
+                scanned_at,
+                traceparent,
+            };
+            self.earn(tx, &decision, month, facts, &checkin, now)
+                .await?;
         }
         Ok(())
     }
@@ -378,6 +462,16 @@ impl Events {
         tx: &mut PgConnection,
         event: TransferOutcome,
     ) -> Result<(), HandlerError> {
+        // A notice is about a list or a decision, not an attempt: its attempt fields are empty.
+        match event.notice {
+            Some(transfer_outcome::Notice::ListRefused(refused)) => {
+                return self.on_list_refused(tx, refused).await;
+            }
+            Some(transfer_outcome::Notice::DestinationCorrected(corrected)) => {
+                return self.on_destination_corrected(tx, corrected).await;
+            }
+            None => {}
+        }
         let entitlement_id = Uuid::parse_str(&event.entitlement_id)
             .map_err(|_| permanent("outcome entitlement_id is not a uuid"))?;
         let new_state = match TransferStatus::try_from(event.status) {
@@ -389,25 +483,171 @@ impl Events {
                 return Err(permanent("outcome status is unspecified"));
             }
         };
-        let Some((state, termination_reason)) =
-            store::lock_outcome_target(tx, entitlement_id).await?
-        else {
+        let Some(target) = store::lock_outcome_target(tx, entitlement_id).await? else {
             return Err(permanent(format!(
                 "outcome for unknown entitlement {entitlement_id}"
             )));
         };
         // A credit is final: a late parked or failed answer about an earlier attempt must not
         // undo it.
-        if state == "paid" || state == new_state {
+        if target.state == "paid" || target.state == new_state {
             return Ok(());
         }
         store::set_outcome_state(tx, entitlement_id, new_state).await?;
-        if new_state == "paid" && termination_reason.is_some() {
-            store::record_debt(tx, entitlement_id, self.clock.now()).await?;
+        let now = self.clock.now();
+        if new_state == "paid" {
+            if target.termination_reason.is_some() {
+                store::record_debt(tx, entitlement_id, now).await?;
+            }
+            let waited = (now - target.scanned_at).to_std().unwrap_or_default();
+            metrics::histogram!("checkin_to_credit_seconds", "bank" => target.bank_id)
+                .record(waited.as_secs_f64());
         }
         tracing::info!(%entitlement_id, state = new_state, "transfer outcome applied");
         Ok(())
     }
+}
+
+impl Events {
+    /// Pays the decision's later months to the corrected destination. Entitlements already in
+    /// a list keep the destination their signed list carries (transfer resends its parked
+    /// ones itself); pending and held ones, and every later one, take the new destination.
+    /// The corrected account is a changed account: the next line is still held for an
+    /// officer, who must be neither the officer who proposed it nor the one who confirmed it.
+    async fn on_destination_corrected(
+        &self,
+        tx: &mut PgConnection,
+        corrected: BankDestinationCorrected,
+    ) -> Result<(), HandlerError> {
+        if corrected.correction_id.is_empty() {
+            return Err(permanent("destination correction without correction_id"));
+        }
+        if corrected.decision_id.is_empty() {
+            return Err(permanent("destination correction without decision_id"));
+        }
+        let destination =
+            wire::destination_from(corrected.bank_destination.as_ref()).map_err(|reason| {
+                permanent(format!("destination_corrected.bank_destination: {reason}"))
+            })?;
+        store::lock_decision_id(tx, &corrected.decision_id).await?;
+        if store::lock_decision(tx, &corrected.decision_id)
+            .await?
+            .is_none()
+        {
+            return Err(permanent(format!(
+                "destination correction for unknown decision {}",
+                corrected.decision_id
+            )));
+        }
+        let officer_id = |officer: Option<contracts::common::v1::Officer>| {
+            officer
+                .map(|officer| officer.officer_id)
+                .filter(|id| !id.is_empty())
+        };
+        let proposed_by = officer_id(corrected.proposed_by);
+        let confirmed_by = officer_id(corrected.confirmed_by);
+        let stored = StoredDestination {
+            bank_id: destination.bank_id().to_owned(),
+            kind: i16::try_from(destination.kind().code()).unwrap_or_default(),
+            number: self.seal(destination.number())?,
+            holder_name: destination.holder_name().to_owned(),
+        };
+        let recorded = store::insert_correction(
+            tx,
+            &Correction {
+                correction_id: corrected.correction_id.clone(),
+                decision_id: corrected.decision_id.clone(),
+                destination: stored.clone(),
+                proposed_by: proposed_by.clone(),
+                confirmed_by: confirmed_by.clone(),
+                applied_at: self.clock.now(),
+            },
+        )
+        .await?;
+        if !recorded {
+            tracing::debug!(correction_id = %corrected.correction_id, "destination correction already applied");
+            return Ok(());
+        }
+        let changed_by: Vec<String> = [proposed_by, confirmed_by].into_iter().flatten().collect();
+        store::change_destination(tx, &corrected.decision_id, &stored, &changed_by).await?;
+        metrics::counter!("payroll_destination_corrections_total").increment(1);
+        tracing::info!(
+            correction_id = %corrected.correction_id,
+            decision_id = %corrected.decision_id,
+            "corrected destination in force for later months"
+        );
+        Ok(())
+    }
+
+    /// Takes the refused list's lines back: nothing in it was paid, so they are cut, checked
+    /// and signed again into a new list. Whatever the reason (a bad signature, a list that
+    /// arrived incomplete, a line transfer could not read), the fault is in how the list was
+    /// made or carried, not in the entitlements; a line refused `MAX_LIST_REFUSALS` times
+    /// waits for an officer instead.
+    async fn on_list_refused(
+        &self,
+        tx: &mut PgConnection,
+        refused: PaymentListRefused,
+    ) -> Result<(), HandlerError> {
+        let list_id = Uuid::parse_str(&refused.list_id)
+            .map_err(|_| permanent("list_refused.list_id is not a uuid"))?;
+        let reason = if refused.reason.is_empty() {
+            "REFUSAL_REASON_UNSPECIFIED"
+        } else {
+            refused.reason.as_str()
+        };
+        let Some(refused_at) = store::lock_list_refusal(tx, list_id).await? else {
+            return Err(permanent(format!("refusal of unknown list {list_id}")));
+        };
+        if refused_at.is_some() {
+            tracing::debug!(%list_id, "list refusal already applied");
+            return Ok(());
+        }
+        let returned = store::refuse_list(
+            tx,
+            list_id,
+            reason,
+            &refused.detail,
+            MAX_LIST_REFUSALS,
+            self.clock.now(),
+        )
+        .await?;
+        metrics::counter!("payroll_lists_refused_total", "reason" => reason.to_owned())
+            .increment(1);
+        metrics::counter!("payroll_lines_recut_total").increment(returned.pending);
+        tracing::warn!(
+            %list_id,
+            reason,
+            detail = %refused.detail,
+            recut = returned.pending,
+            held = returned.held,
+            cancelled = returned.cancelled,
+            "payment list refused by transfer; its lines go into a new list"
+        );
+        Ok(())
+    }
+}
+
+/// What a check-in brings to its entitlement: when it was scanned, and the trace it started.
+struct CheckinFacts {
+    scanned_at: DateTime<Utc>,
+    traceparent: String,
+}
+
+/// The W3C traceparent of the current span, empty when tracing is off.
+fn current_traceparent() -> String {
+    telemetry::headers_for_span(&tracing::Span::current())
+        .into_iter()
+        .find(|(name, _)| name == "traceparent")
+        .map(|(_, value)| value)
+        .unwrap_or_default()
+}
+
+/// What is stored about one month of a decision: its first day, if the decision listed it,
+/// and the decision's suspended months.
+struct MonthFacts {
+    month_start: Option<NaiveDate>,
+    suspended: Vec<i32>,
 }
 
 fn month_number(month: BenefitMonth) -> Result<i32, HandlerError> {

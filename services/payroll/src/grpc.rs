@@ -14,7 +14,9 @@ use contracts::{
         GetPaymentListResponse, HeldLine, ListDebtsRequest, ListDebtsResponse,
         ListHeldLinesRequest, ListHeldLinesResponse, ListSignature, ListSigningKeysRequest,
         ListSigningKeysResponse, ListState, ListTotals, PaymentLine, ProvinceMonthStatistics,
-        ReleaseHeldLineRequest, ReleaseHeldLineResponse, payroll_service_server::PayrollService,
+        ReleaseHeldLineRequest, ReleaseHeldLineResponse, RetireSigningKeyRequest,
+        RetireSigningKeyResponse, RotateSigningKeyRequest, RotateSigningKeyResponse,
+        payroll_service_server::PayrollService,
     },
 };
 use serving::ApiError;
@@ -23,9 +25,11 @@ use tonic::{Request, Response, Status, codegen::BoxStream};
 use uuid::Uuid;
 
 use crate::{
-    domain::{Destination, DestinationKind, HoldReason},
+    domain::{Destination, DestinationKind, HoldReason, KeyState},
     lists::{self, Approval, LineSource, ListsError, Publisher},
-    store::{self, HeldRow},
+    sealing::Sealer,
+    secrets::{self, KeyError},
+    store::{self, HeldRow, KeyRow},
     wire,
 };
 
@@ -135,7 +139,21 @@ impl From<ListsError> for ApiError {
     fn from(error: ListsError) -> Self {
         match error {
             ListsError::Database(error) => ApiError::from(error),
-            other @ (ListsError::Corrupt { .. } | ListsError::Totals) => {
+            ListsError::Key(error) => ApiError::from(error),
+            other @ (ListsError::Corrupt { .. } | ListsError::Totals | ListsError::NoPolicyKey) => {
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::Database(error) => ApiError::from(error),
+            KeyError::NotFound(what) => ApiError::NotFound(what),
+            KeyError::Refused(reason) => ApiError::Conflict(reason),
+            other @ (KeyError::Vault(_) | KeyError::Random | KeyError::Corrupt(_)) => {
                 ApiError::Internal(other.to_string())
             }
         }
@@ -171,6 +189,23 @@ fn next_token(offset: i64, size: i64, returned: usize) -> String {
     (offset + size).to_string()
 }
 
+/// Checks that the request names a social-security officer, who alone may `action`.
+fn social_security_officer(officer: Option<&Officer>, action: &str) -> Result<Officer, ApiError> {
+    let officer = officer.ok_or_else(|| ApiError::invalid("officer", "is required"))?;
+    if officer.officer_id.trim().is_empty() {
+        return Err(ApiError::invalid("officer.officer_id", "must not be empty"));
+    }
+    if officer.agency != Agency::SocialSecurity as i32 {
+        return Err(ApiError::PermissionDenied(format!(
+            "only a social-security officer may {action}"
+        )));
+    }
+    Ok(officer.clone())
+}
+
+/// Longest officer id a signing key may be named after.
+const MAX_OFFICER_ID_CHARS: usize = 64;
+
 /// Checks that a social-security officer, named, gave a reason.
 fn officer_decision(
     officer: Option<&Officer>,
@@ -187,56 +222,66 @@ fn officer_decision(
             format!("must be at most {MAX_REASON_CHARS} characters"),
         ));
     }
-    let officer = officer.ok_or_else(|| ApiError::invalid("officer", "is required"))?;
-    if officer.officer_id.trim().is_empty() {
-        return Err(ApiError::invalid("officer.officer_id", "must not be empty"));
-    }
-    if officer.agency != Agency::SocialSecurity as i32 {
-        return Err(ApiError::PermissionDenied(format!(
-            "only a social-security officer may {action} a held line"
-        )));
-    }
-    Ok(officer.clone())
+    social_security_officer(officer, action)
 }
 
-fn masked(row: &HeldRow) -> BankDestination {
-    masked_destination(
-        &row.bank_id,
-        row.destination_kind,
-        &row.destination_number,
-        &row.holder_name,
-    )
-}
-
-/// A destination for an officer's screen: the card or account number shows its last 4 digits
-/// only, as the full number is needed by the bank alone.
+/// A destination for an officer's screen: the card or account number, opened from its seal,
+/// shows its last 4 digits only, as the full number is needed by the bank alone.
 fn masked_destination(
+    sealer: &Sealer,
     bank_id: &str,
     kind: i16,
-    number: &str,
+    sealed: &[u8],
     holder_name: &str,
-) -> BankDestination {
+) -> Result<BankDestination, ApiError> {
+    let number = sealer
+        .open_number(sealed)
+        .map_err(|error| ApiError::Internal(format!("stored number: {error}")))?;
     let masked_number = DestinationKind::from_code(i32::from(kind))
         .ok()
-        .and_then(|kind| Destination::new(bank_id, kind, number, holder_name).ok())
+        .and_then(|kind| Destination::new(bank_id, kind, &number, holder_name).ok())
         .map(|destination| destination.masked_number())
         .unwrap_or_default();
-    BankDestination {
+    Ok(BankDestination {
         bank_id: bank_id.to_owned(),
         kind: i32::from(kind),
         number: masked_number,
         holder_name: holder_name.to_owned(),
+    })
+}
+
+/// A key's public half, as listed.
+fn signing_key(row: &KeyRow) -> SigningKey {
+    let state = match KeyState::parse(&row.state) {
+        Some(KeyState::Active) => SigningKeyState::Active,
+        Some(KeyState::VerifyOnly) => SigningKeyState::VerifyOnly,
+        Some(KeyState::Retired) => SigningKeyState::Retired,
+        None => SigningKeyState::Unspecified,
+    };
+    SigningKey {
+        key_id: row.key_id.clone(),
+        public_key: row.public_key.clone(),
+        state: state as i32,
+        created_at: Some(wire::timestamp_to(row.created_at)),
+        retired_at: row.retired_at.map(wire::timestamp_to),
     }
 }
 
-fn held_line(row: &HeldRow) -> HeldLine {
-    HeldLine {
+fn held_line(sealer: &Sealer, row: &HeldRow) -> Result<HeldLine, ApiError> {
+    let destination = masked_destination(
+        sealer,
+        &row.bank_id,
+        row.destination_kind,
+        &row.destination_sealed,
+        &row.holder_name,
+    )?;
+    Ok(HeldLine {
         entitlement_id: row.entitlement_id.to_string(),
         decision_id: row.decision_id.clone(),
         benefit_month: u32::try_from(row.benefit_month).unwrap_or_default(),
         amount_dong: row.amount_dong,
         province: row.province.clone(),
-        bank_destination: Some(masked(row)),
+        bank_destination: Some(destination),
         reasons: row
             .hold_reasons
             .iter()
@@ -244,7 +289,7 @@ fn held_line(row: &HeldRow) -> HeldLine {
             .collect(),
         explanation: row.hold_explanation.clone(),
         held_at: row.held_at.map(wire::timestamp_to),
-    }
+    })
 }
 
 /// The first day of a requested month; the error names `field`.
@@ -379,9 +424,13 @@ impl Api {
         let (offset, size) = parse_page(request.page_size, &request.page_token, DEFAULT_PAGE_SIZE)?;
         let mut conn = self.pool.acquire().await.map_err(ApiError::from)?;
         let rows = store::held_lines(&mut conn, province, reason, offset, size).await?;
+        let sealer = &self.publisher.sealer;
         Ok(ListHeldLinesResponse {
             next_page_token: next_token(offset, size, rows.len()),
-            lines: rows.iter().map(held_line).collect(),
+            lines: rows
+                .iter()
+                .map(|row| held_line(sealer, row))
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -406,7 +455,11 @@ impl Api {
         request: ReleaseHeldLineRequest,
     ) -> Result<ReleaseHeldLineResponse, ApiError> {
         let entitlement_id = parse_uuid("entitlement_id", &request.entitlement_id)?;
-        let officer = officer_decision(request.officer.as_ref(), &request.reason, "release")?;
+        let officer = officer_decision(
+            request.officer.as_ref(),
+            &request.reason,
+            "release a held line",
+        )?;
         let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
         let row = Self::lock_held(&mut tx, entitlement_id).await?;
         // Maker-checker: whoever changed the account must not also approve paying into it.
@@ -415,6 +468,15 @@ impl Api {
                 "the officer who changed the account cannot release its payment".into(),
             ));
         }
+        // The list the officer approves is signed with the officer's own key.
+        let key = secrets::active_key(&mut tx, &self.publisher.sealer, Some(&officer.officer_id))
+            .await?
+            .ok_or_else(|| {
+                ApiError::Conflict(format!(
+                    "officer {} has no active signing key; register one with RotateSigningKey",
+                    officer.officer_id
+                ))
+            })?;
         store::decide_held(
             &mut tx,
             entitlement_id,
@@ -431,23 +493,20 @@ impl Api {
             payment_by: row.payment_by,
             bank_id: row.bank_id.clone(),
             destination_kind: row.destination_kind,
-            destination_number: row.destination_number.clone(),
+            destination_sealed: row.destination_sealed.clone(),
             holder_name: row.holder_name.clone(),
+            checked_in_at: row.scanned_at,
+            traceparent: row.traceparent.clone(),
         };
         let approval = Approval::Officer {
             officer: officer.clone(),
             reason: request.reason.clone(),
         };
-        let list_id = self
-            .publisher
-            .publish(
-                &mut tx,
-                self.clock.now(),
-                &row.province,
-                &[source],
-                &approval,
-            )
-            .await?;
+        let signed =
+            self.publisher
+                .sign(self.clock.now(), &row.province, &[source], &approval, &key)?;
+        let list_id = signed.list_id();
+        lists::write(&mut tx, vec![signed]).await?;
         tx.commit().await.map_err(ApiError::from)?;
         tracing::info!(%entitlement_id, %list_id, officer_id = %officer.officer_id, "held line released");
         Ok(ReleaseHeldLineResponse {
@@ -460,7 +519,11 @@ impl Api {
         request: CancelHeldLineRequest,
     ) -> Result<CancelHeldLineResponse, ApiError> {
         let entitlement_id = parse_uuid("entitlement_id", &request.entitlement_id)?;
-        let officer = officer_decision(request.officer.as_ref(), &request.reason, "cancel")?;
+        let officer = officer_decision(
+            request.officer.as_ref(),
+            &request.reason,
+            "cancel a held line",
+        )?;
         let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
         Self::lock_held(&mut tx, entitlement_id).await?;
         store::decide_held(
@@ -480,6 +543,7 @@ impl Api {
         &self,
         request: GetPaymentListRequest,
     ) -> Result<GetPaymentListResponse, ApiError> {
+        let officer = social_security_officer(request.officer.as_ref(), "read a payment list")?;
         let list_id = parse_uuid("list_id", &request.list_id)?;
         let (offset, size) = parse_page(request.page_size, &request.page_token, 0)?;
         let mut conn = self.pool.acquire().await.map_err(ApiError::from)?;
@@ -497,10 +561,42 @@ impl Api {
         } else {
             next_token(offset, size, lines.len())
         };
+        // Who read which list is kept in the service's log, as lines name beneficiaries.
+        tracing::info!(
+            %list_id,
+            officer_id = %officer.officer_id,
+            lines = lines.len(),
+            "payment list read"
+        );
+        let sealer = &self.publisher.sealer;
+        let mut published = Vec::with_capacity(lines.len());
+        for line in &lines {
+            published.push(PaymentLine {
+                entitlement_id: line.entitlement_id.to_string(),
+                decision_id: line.decision_id.clone(),
+                benefit_month: u32::try_from(line.benefit_month).unwrap_or_default(),
+                amount_dong: line.amount_dong,
+                payment_by: Some(wire::date_to(line.payment_by)),
+                // Officers see the lines masked like held lines; the full numbers travel
+                // only in the signed list to the bank.
+                bank_destination: Some(masked_destination(
+                    sealer,
+                    &line.bank_id,
+                    line.destination_kind,
+                    &line.destination_sealed,
+                    &line.holder_name,
+                )?),
+                ..PaymentLine::default()
+            });
+        }
         Ok(GetPaymentListResponse {
             list_id: list.list_id.to_string(),
             province: list.province.clone(),
-            state: ListState::Published as i32,
+            state: if list.refused_at.is_some() {
+                ListState::Refused as i32
+            } else {
+                ListState::Published as i32
+            },
             totals: Some(ListTotals {
                 line_count: u64::try_from(list.line_count).unwrap_or_default(),
                 sum_dong: list.sum_dong,
@@ -509,28 +605,88 @@ impl Api {
             signature: Some(ListSignature {
                 key_id: list.key_id.clone(),
                 signature: list.signature.clone(),
-                signed_by: None,
+                signed_by: list
+                    .signed_by_officer_id
+                    .as_ref()
+                    .map(|officer_id| Officer {
+                        officer_id: officer_id.clone(),
+                        agency: i32::from(list.signed_by_agency.unwrap_or_default()),
+                    }),
             }),
             approval_trail: trail.iter().map(lists::step_to).collect(),
-            lines: lines
-                .iter()
-                .map(|line| PaymentLine {
-                    entitlement_id: line.entitlement_id.to_string(),
-                    decision_id: line.decision_id.clone(),
-                    benefit_month: u32::try_from(line.benefit_month).unwrap_or_default(),
-                    amount_dong: line.amount_dong,
-                    payment_by: Some(wire::date_to(line.payment_by)),
-                    // The request names no officer, so the lines go out masked like held
-                    // lines; the full numbers travel only in the signed list to the bank.
-                    bank_destination: Some(masked_destination(
-                        &line.bank_id,
-                        line.destination_kind,
-                        &line.destination_number,
-                        &line.holder_name,
-                    )),
-                })
-                .collect(),
+            lines: published,
             next_page_token,
+        })
+    }
+
+    async fn rotate_key(
+        &self,
+        request: RotateSigningKeyRequest,
+    ) -> Result<RotateSigningKeyResponse, ApiError> {
+        let operator = social_security_officer(request.officer.as_ref(), "rotate a signing key")?;
+        let signer = request.signer_officer_id.trim();
+        let signer = if signer.is_empty() {
+            None
+        } else if signer.chars().count() > MAX_OFFICER_ID_CHARS
+            || signer.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ApiError::invalid(
+                "signer_officer_id",
+                format!("must be at most {MAX_OFFICER_ID_CHARS} characters without spaces"),
+            ));
+        } else {
+            Some(signer)
+        };
+        let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
+        let row = secrets::rotate(
+            &mut tx,
+            &self.publisher.sealer,
+            signer,
+            &operator.officer_id,
+            self.clock.now(),
+        )
+        .await?;
+        tx.commit().await.map_err(ApiError::from)?;
+        tracing::info!(
+            key_id = %row.key_id,
+            signer = signer.unwrap_or("policy"),
+            operator_id = %operator.officer_id,
+            "list signing key rotated"
+        );
+        Ok(RotateSigningKeyResponse {
+            key: Some(signing_key(&row)),
+        })
+    }
+
+    async fn retire_key(
+        &self,
+        request: RetireSigningKeyRequest,
+    ) -> Result<RetireSigningKeyResponse, ApiError> {
+        let operator = officer_decision(
+            request.officer.as_ref(),
+            &request.reason,
+            "retire a signing key",
+        )?;
+        if request.key_id.trim().is_empty() {
+            return Err(ApiError::invalid("key_id", "must not be empty"));
+        }
+        let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
+        let row = secrets::retire(
+            &mut tx,
+            request.key_id.trim(),
+            &operator.officer_id,
+            &request.reason,
+            self.clock.now(),
+        )
+        .await?;
+        tx.commit().await.map_err(ApiError::from)?;
+        tracing::info!(
+            key_id = %row.key_id,
+            operator_id = %operator.officer_id,
+            "list signing key retired"
+        );
+        Ok(RetireSigningKeyResponse {
+            key: Some(signing_key(&row)),
         })
     }
 }
@@ -602,16 +758,25 @@ impl PayrollService for Api {
         &self,
         _request: Request<ListSigningKeysRequest>,
     ) -> Result<Response<ListSigningKeysResponse>, Status> {
-        let key = &self.publisher.key;
+        let mut conn = self.pool.acquire().await.map_err(ApiError::from)?;
+        let rows = store::keys(&mut conn).await.map_err(ApiError::from)?;
         Ok(Response::new(ListSigningKeysResponse {
-            keys: vec![SigningKey {
-                key_id: key.key_id().to_owned(),
-                public_key: key.verifying_key().to_bytes().to_vec(),
-                state: SigningKeyState::Active as i32,
-                created_at: None,
-                retired_at: None,
-            }],
+            keys: rows.iter().map(signing_key).collect(),
         }))
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        request: Request<RotateSigningKeyRequest>,
+    ) -> Result<Response<RotateSigningKeyResponse>, Status> {
+        Ok(Response::new(self.rotate_key(request.into_inner()).await?))
+    }
+
+    async fn retire_signing_key(
+        &self,
+        request: Request<RetireSigningKeyRequest>,
+    ) -> Result<Response<RetireSigningKeyResponse>, Status> {
+        Ok(Response::new(self.retire_key(request.into_inner()).await?))
     }
 }
 
@@ -669,11 +834,11 @@ mod tests {
             agency: Agency::JobCentre as i32,
         };
         assert!(matches!(
-            officer_decision(Some(&job_centre), "checked", "release"),
+            officer_decision(Some(&job_centre), "checked", "release a held line"),
             Err(ApiError::PermissionDenied(_))
         ));
         assert!(matches!(
-            officer_decision(None, "checked", "release"),
+            officer_decision(None, "checked", "release a held line"),
             Err(ApiError::InvalidInput { field, .. }) if field == "officer"
         ));
         let officer = Officer {
@@ -681,7 +846,7 @@ mod tests {
             agency: Agency::SocialSecurity as i32,
         };
         assert!(matches!(
-            officer_decision(Some(&officer), " ", "release"),
+            officer_decision(Some(&officer), " ", "release a held line"),
             Err(ApiError::InvalidInput { field, .. }) if field == "reason"
         ));
     }

@@ -10,10 +10,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clock::SharedClock;
 use contracts::{
     common::v1::{EventMeta, Officer},
-    payroll::v1::{ApprovalAction, ApprovalStep, ListSignature, ListTotals, PaymentListChunk},
+    payroll::v1::{
+        ApprovalAction, ApprovalStep, ListSignature, ListTotals, PaymentLine, PaymentListChunk,
+    },
     topics,
 };
-use messaging::{OutboxEvent, enqueue};
+use messaging::{OutboxEvent, enqueue_all};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -22,9 +24,11 @@ use crate::{
     config::ListSettings,
     domain::{
         BenefitMonth, Candidate, CutSchedule, Destination, DestinationKey, DestinationKind, Dong,
-        Line, PolicyKey, anomaly, list,
+        Line, ListKey, Totals, anomaly, list,
     },
-    store::{self, CandidateRow, ListRow, StepRow},
+    sealing::Sealer,
+    secrets::{self, KeyError},
+    store::{self, CandidateRow, ListRow, NewList, StepRow},
     wire,
 };
 
@@ -37,6 +41,12 @@ pub enum ListsError {
     /// The list's sum does not fit in 64 bits.
     #[error("list totals overflow")]
     Totals,
+    /// No active policy key; a fault of ours, as the last one cannot be retired.
+    #[error("no active policy signing key")]
+    NoPolicyKey,
+    /// A signing key could not be read.
+    #[error("signing key: {0}")]
+    Key(#[from] KeyError),
     /// A stored line no longer parses; a fault of ours.
     #[error("stored entitlement {entitlement_id} is invalid: {reason}")]
     Corrupt {
@@ -61,11 +71,12 @@ pub enum Approval {
     },
 }
 
-/// Everything needed to sign and publish lists.
+/// Everything needed to build and publish lists; the signing key is read per cut or
+/// approval, as keys rotate.
 #[derive(Clone)]
 pub struct Publisher {
-    /// The policy key.
-    pub key: Arc<PolicyKey>,
+    /// Opens the sealed numbers the lines carry to the bank.
+    pub sealer: Arc<Sealer>,
     /// Largest encoded chunk.
     pub max_chunk_bytes: usize,
 }
@@ -87,18 +98,25 @@ pub struct LineSource {
     pub bank_id: String,
     /// Kind code.
     pub destination_kind: i16,
-    /// Number.
-    pub destination_number: String,
+    /// Number, sealed.
+    pub destination_sealed: Vec<u8>,
     /// Holder.
     pub holder_name: String,
+    /// When the check-in that earned it was scanned.
+    pub checked_in_at: DateTime<Utc>,
+    /// The check-in's W3C traceparent, which the payment's trace continues.
+    pub traceparent: String,
 }
 
 impl LineSource {
-    fn to_line(&self) -> Result<Line, ListsError> {
+    fn to_line(&self, sealer: &Sealer) -> Result<Line, ListsError> {
         let corrupt = |reason: String| ListsError::Corrupt {
             entitlement_id: self.entitlement_id,
             reason,
         };
+        let number = sealer
+            .open_number(&self.destination_sealed)
+            .map_err(|error| corrupt(error.to_string()))?;
         let kind = DestinationKind::from_code(i32::from(self.destination_kind))
             .map_err(|error| corrupt(error.to_string()))?;
         Ok(Line {
@@ -110,13 +128,8 @@ impl LineSource {
                 .ok_or_else(|| corrupt("benefit month".into()))?,
             amount: Dong::new(self.amount_dong).map_err(|error| corrupt(error.to_string()))?,
             payment_by: self.payment_by,
-            destination: Destination::new(
-                &self.bank_id,
-                kind,
-                &self.destination_number,
-                &self.holder_name,
-            )
-            .map_err(|error| corrupt(error.to_string()))?,
+            destination: Destination::new(&self.bank_id, kind, &number, &self.holder_name)
+                .map_err(|error| corrupt(error.to_string()))?,
         })
     }
 }
@@ -131,8 +144,10 @@ impl From<&CandidateRow> for LineSource {
             payment_by: row.payment_by,
             bank_id: row.bank_id.clone(),
             destination_kind: row.destination_kind,
-            destination_number: row.destination_number.clone(),
+            destination_sealed: row.destination_sealed.clone(),
             holder_name: row.holder_name.clone(),
+            checked_in_at: row.scanned_at,
+            traceparent: row.traceparent.clone(),
         }
     }
 }
@@ -165,25 +180,43 @@ pub fn step_to(row: &StepRow) -> ApprovalStep {
     }
 }
 
+/// A list built and signed, with its chunks, ready to be written.
+pub struct SignedList {
+    list: NewList,
+    chunks: Vec<OutboxEvent>,
+    totals: Totals,
+}
+
+impl SignedList {
+    /// The list's id.
+    pub fn list_id(&self) -> Uuid {
+        self.list.row.list_id
+    }
+}
+
 impl Publisher {
-    /// Builds, signs and writes one list of `sources` (in order) in the caller's transaction,
-    /// with its chunks in the outbox; returns the list id.
-    pub async fn publish(
+    /// Builds one list of `sources` (in order) and signs it with `key`: the policy key for a
+    /// policy approval, the approving officer's key otherwise.
+    pub fn sign(
         &self,
-        conn: &mut PgConnection,
         now: DateTime<Utc>,
         province: &str,
         sources: &[LineSource],
         approval: &Approval,
-    ) -> Result<Uuid, ListsError> {
+        key: &ListKey,
+    ) -> Result<SignedList, ListsError> {
         let list_id = Uuid::new_v4();
         let lines = sources
             .iter()
-            .map(LineSource::to_line)
+            .map(|source| source.to_line(&self.sealer))
             .collect::<Result<Vec<_>, _>>()?;
         let totals = list::totals(&lines).map_err(|_| ListsError::Totals)?;
         let hash = list::content_hash(list_id, province, &totals, &lines);
-        let signature = self.key.sign(&hash);
+        let signature = key.sign(&hash);
+        let signed_by = match approval {
+            Approval::Policy => None,
+            Approval::Officer { officer, .. } => Some(officer),
+        };
 
         let mut trail = vec![step(
             ApprovalAction::Cut,
@@ -205,33 +238,37 @@ impl Publisher {
                 reason.clone(),
             )),
         }
-        trail.push(step(
-            ApprovalAction::Signed,
-            now,
-            None,
-            format!("policy key {}", signature.key_id),
-        ));
+        trail.push(match signed_by {
+            None => step(
+                ApprovalAction::Signed,
+                now,
+                None,
+                format!("policy key {}", signature.key_id),
+            ),
+            Some(officer) => step(
+                ApprovalAction::Signed,
+                now,
+                Some(officer),
+                format!("officer key {}", signature.key_id),
+            ),
+        });
 
-        let published: Vec<_> = lines.iter().map(wire::line_to).collect();
+        // The trace and the check-in time ride along each line; the content hash leaves them
+        // out, as they say how the payment came about, not what is paid.
+        let published: Vec<_> = lines
+            .iter()
+            .zip(sources)
+            .map(|(line, source)| PaymentLine {
+                traceparent: source.traceparent.clone(),
+                checked_in_at: Some(wire::timestamp_to(source.checked_in_at)),
+                ..wire::line_to(line)
+            })
+            .collect();
         let chunks = wire::chunk_lines(published, self.max_chunk_bytes);
         let chunk_count = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
-
-        let row = ListRow {
-            list_id,
-            province: province.to_owned(),
-            line_count: i64::try_from(totals.line_count).unwrap_or(i64::MAX),
-            sum_dong: totals.sum.as_i64(),
-            content_hash: hash.as_bytes().to_vec(),
-            key_id: signature.key_id.clone(),
-            signature: signature.bytes.to_vec(),
-            chunk_count: i32::try_from(chunk_count).unwrap_or(i32::MAX),
-            created_at: now,
-        };
-        let ids: Vec<Uuid> = lines.iter().map(|line| line.entitlement_id).collect();
-        store::insert_list(conn, &row, &trail, &ids).await?;
-
         let approval_trail: Vec<ApprovalStep> = trail.iter().map(step_to).collect();
         let key = list_id.to_string();
+        let mut events = Vec::with_capacity(chunks.len());
         for (index, lines) in chunks.into_iter().enumerate() {
             let event_id = Uuid::new_v4();
             let chunk = PaymentListChunk {
@@ -254,29 +291,77 @@ impl Publisher {
                 signature: Some(ListSignature {
                     key_id: signature.key_id.clone(),
                     signature: signature.bytes.to_vec(),
-                    signed_by: None,
+                    signed_by: signed_by.cloned(),
                 }),
                 approval_trail: approval_trail.clone(),
                 created_at: Some(wire::timestamp_to(now)),
                 lines,
             };
-            enqueue(
-                conn,
-                &OutboxEvent::new(event_id, topics::PAYMENT_LISTS, &key, &chunk),
-            )
-            .await?;
+            events.push(OutboxEvent::new(
+                event_id,
+                topics::PAYMENT_LISTS,
+                &key,
+                &chunk,
+            ));
         }
-        metrics::counter!("payroll_lists_published_total").increment(1);
+
+        let row = ListRow {
+            list_id,
+            province: province.to_owned(),
+            line_count: i64::try_from(totals.line_count).unwrap_or(i64::MAX),
+            sum_dong: totals.sum.as_i64(),
+            content_hash: hash.as_bytes().to_vec(),
+            key_id: signature.key_id.clone(),
+            signature: signature.bytes.to_vec(),
+            chunk_count: i32::try_from(chunk_count).unwrap_or(i32::MAX),
+            created_at: now,
+            signed_by_officer_id: signed_by.map(|officer| officer.officer_id.clone()),
+            signed_by_agency: signed_by
+                .map(|officer| i16::try_from(officer.agency).unwrap_or_default()),
+            refused_at: None,
+        };
+        Ok(SignedList {
+            list: NewList {
+                row,
+                trail,
+                entitlement_ids: lines.iter().map(|line| line.entitlement_id).collect(),
+            },
+            chunks: events,
+            totals,
+        })
+    }
+}
+
+/// Writes signed lists in the caller's transaction, with their chunks in the outbox, in a
+/// fixed number of statements however many lists there are.
+pub async fn write(conn: &mut PgConnection, signed: Vec<SignedList>) -> Result<(), ListsError> {
+    if signed.is_empty() {
+        return Ok(());
+    }
+    let count = signed.len();
+    let mut lists = Vec::with_capacity(count);
+    let mut chunks = Vec::new();
+    let mut published = Vec::with_capacity(count);
+    for list in signed {
+        published.push((list.list.row.clone(), list.totals, list.chunks.len()));
+        lists.push(list.list);
+        chunks.extend(list.chunks);
+    }
+    store::insert_lists(conn, &lists).await?;
+    enqueue_all(conn, &chunks).await?;
+    metrics::counter!("payroll_lists_published_total").increment(count as u64);
+    for (row, totals, chunks) in published {
         tracing::info!(
-            %list_id,
-            province,
+            list_id = %row.list_id,
+            province = %row.province,
             lines = totals.line_count,
             sum_dong = totals.sum.as_i64(),
-            chunks = chunk_count,
+            chunks,
+            key_id = %row.key_id,
             "payment list signed and published"
         );
-        Ok(list_id)
     }
+    Ok(())
 }
 
 /// What one cut did.
@@ -304,15 +389,18 @@ pub async fn cut_once(
         return Ok(CutSummary::default());
     }
 
-    let numbers: Vec<String> = rows.iter().map(|r| r.destination_number.clone()).collect();
+    let digests: Vec<Vec<u8>> = rows.iter().map(|r| r.destination_digest.clone()).collect();
     let months: Vec<NaiveDate> = rows.iter().map(|r| r.earned_month).collect();
-    let payees = store::month_payees(&mut tx, &numbers, &months).await?;
+    let payees = store::month_payees(&mut tx, &digests, &months).await?;
     let mut by_month: HashMap<NaiveDate, Vec<(DestinationKey, String)>> = HashMap::new();
-    for (bank_id, number, person, month) in payees {
-        by_month
-            .entry(month)
-            .or_default()
-            .push((DestinationKey { bank_id, number }, person));
+    for (bank_id, number_digest, person, month) in payees {
+        by_month.entry(month).or_default().push((
+            DestinationKey {
+                bank_id,
+                number_digest,
+            },
+            person,
+        ));
     }
     let people: HashMap<NaiveDate, HashMap<DestinationKey, usize>> = by_month
         .iter()
@@ -332,15 +420,15 @@ pub async fn cut_once(
     for row in &rows {
         let destination = DestinationKey {
             bank_id: row.bank_id.clone(),
-            number: row.destination_number.clone(),
+            number_digest: row.destination_digest.clone(),
         };
         let candidate = Candidate {
             amount: Dong::new(row.amount_dong).unwrap_or_default(),
             decision_amount: Dong::new(row.decision_amount).unwrap_or_default(),
-            previous_destination: match (&row.previous_bank_id, &row.previous_number) {
-                (Some(bank_id), Some(number)) => Some(DestinationKey {
+            previous_destination: match (&row.previous_bank_id, &row.previous_digest) {
+                (Some(bank_id), Some(number_digest)) => Some(DestinationKey {
                     bank_id: bank_id.clone(),
-                    number: number.clone(),
+                    number_digest: number_digest.clone(),
                 }),
                 _ => None,
             },
@@ -369,11 +457,16 @@ pub async fn cut_once(
             .or_default()
             .push(LineSource::from(row));
     }
-    for (province, sources) in &approved {
-        publisher
-            .publish(&mut tx, now, province, sources, &Approval::Policy)
-            .await?;
-        summary.lists += 1;
+    if !approved.is_empty() {
+        let key = secrets::active_key(&mut tx, &publisher.sealer, None)
+            .await?
+            .ok_or(ListsError::NoPolicyKey)?;
+        let mut signed = Vec::with_capacity(approved.len());
+        for (province, sources) in &approved {
+            signed.push(publisher.sign(now, province, sources, &Approval::Policy, &key)?);
+        }
+        summary.lists = signed.len();
+        write(&mut tx, signed).await?;
     }
     tx.commit().await?;
     metrics::counter!("payroll_lines_held_total").increment(summary.held as u64);

@@ -6,6 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::sealing::SealedNumber;
+
 /// A decision as payroll stores it.
 #[derive(Debug, Clone, FromRow)]
 pub struct DecisionRow {
@@ -27,8 +29,10 @@ pub struct DecisionRow {
     pub bank_id: String,
     /// Destination kind code.
     pub destination_kind: i16,
-    /// Card or account number.
-    pub destination_number: String,
+    /// Card or account number, sealed.
+    pub destination_sealed: Vec<u8>,
+    /// Keyed digest of the number.
+    pub destination_digest: Vec<u8>,
     /// Holder's name.
     pub holder_name: String,
     /// Day social security received the decision.
@@ -41,8 +45,9 @@ pub struct DecisionRow {
 pub async fn insert_decision(conn: &mut PgConnection, d: &DecisionRow) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO decisions (decision_id, version, person_id, amount_dong, months, start_date, \
-         province, bank_id, destination_kind, destination_number, holder_name, received_on) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         province, bank_id, destination_kind, destination_sealed, destination_digest, \
+         holder_name, received_on) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (decision_id) DO NOTHING",
     )
     .bind(&d.decision_id)
@@ -54,7 +59,8 @@ pub async fn insert_decision(conn: &mut PgConnection, d: &DecisionRow) -> sqlx::
     .bind(&d.province)
     .bind(&d.bank_id)
     .bind(d.destination_kind)
-    .bind(&d.destination_number)
+    .bind(&d.destination_sealed)
+    .bind(&d.destination_digest)
     .bind(&d.holder_name)
     .bind(d.received_on)
     .execute(conn)
@@ -85,7 +91,8 @@ pub async fn insert_decision_months(
 
 /// Serializes everything about one decision id until the transaction ends, even before the
 /// decision row exists: a check-in and its decision handled at once by two instances would
-/// otherwise each miss the other and leave the check-in waiting forever.
+/// otherwise each miss the other and leave the check-in waiting forever. Decision events take
+/// it before the row lock; a check-in takes it only when the row is not there yet.
 pub async fn lock_decision_id(conn: &mut PgConnection, decision_id: &str) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('payroll.decision:' || $1, 0))")
         .bind(decision_id)
@@ -101,11 +108,47 @@ pub async fn lock_decision(
 ) -> sqlx::Result<Option<DecisionRow>> {
     sqlx::query_as(
         "SELECT decision_id, version, person_id, amount_dong, months, start_date, province, \
-         bank_id, destination_kind, destination_number, holder_name, received_on, \
-         termination_effective \
+         bank_id, destination_kind, destination_sealed, destination_digest, holder_name, \
+         received_on, termination_effective \
          FROM decisions WHERE decision_id = $1 FOR UPDATE",
     )
     .bind(decision_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A decision with what a check-in for one of its months needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct DecisionMonth {
+    /// The decision.
+    #[sqlx(flatten)]
+    pub decision: DecisionRow,
+    /// First day of the month, if the decision listed it.
+    pub month_start: Option<NaiveDate>,
+    /// The decision's suspended months.
+    pub suspended: Vec<i32>,
+}
+
+/// The decision, locked for the rest of the transaction, with the first day of `month` and
+/// the suspended months, in one round trip: the check-in path runs once per beneficiary and
+/// month. `None` when the decision is unknown.
+pub async fn lock_decision_month(
+    conn: &mut PgConnection,
+    decision_id: &str,
+    month: i32,
+) -> sqlx::Result<Option<DecisionMonth>> {
+    sqlx::query_as(
+        "SELECT d.decision_id, d.version, d.person_id, d.amount_dong, d.months, d.start_date, \
+         d.province, d.bank_id, d.destination_kind, d.destination_sealed, d.destination_digest, \
+         d.holder_name, d.received_on, d.termination_effective, \
+         (SELECT m.month_start FROM decision_months m \
+           WHERE m.decision_id = d.decision_id AND m.benefit_month = $2) AS month_start, \
+         ARRAY(SELECT s.benefit_month FROM suspended_months s \
+           WHERE s.decision_id = d.decision_id) AS suspended \
+         FROM decisions d WHERE d.decision_id = $1 FOR UPDATE OF d",
+    )
+    .bind(decision_id)
+    .bind(month)
     .fetch_optional(conn)
     .await
 }
@@ -195,8 +238,8 @@ pub struct StoredDestination {
     pub bank_id: String,
     /// Kind code.
     pub kind: i16,
-    /// Number.
-    pub number: String,
+    /// Number, sealed, with its digest.
+    pub number: SealedNumber,
     /// Holder's name.
     pub holder_name: String,
 }
@@ -209,25 +252,29 @@ pub async fn change_destination(
     changed_by: &[String],
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE decisions SET bank_id = $2, destination_kind = $3, destination_number = $4, \
-         holder_name = $5, destination_changed_by = $6 WHERE decision_id = $1",
+        "UPDATE decisions SET bank_id = $2, destination_kind = $3, destination_sealed = $4, \
+         destination_digest = $5, holder_name = $6, destination_changed_by = $7 \
+         WHERE decision_id = $1",
     )
     .bind(decision_id)
     .bind(&destination.bank_id)
     .bind(destination.kind)
-    .bind(&destination.number)
+    .bind(&destination.number.sealed)
+    .bind(&destination.number.digest)
     .bind(&destination.holder_name)
     .bind(changed_by)
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "UPDATE entitlements SET bank_id = $2, destination_kind = $3, destination_number = $4, \
-         holder_name = $5 WHERE decision_id = $1 AND state IN ('pending', 'held')",
+        "UPDATE entitlements SET bank_id = $2, destination_kind = $3, destination_sealed = $4, \
+         destination_digest = $5, holder_name = $6 \
+         WHERE decision_id = $1 AND state IN ('pending', 'held')",
     )
     .bind(decision_id)
     .bind(&destination.bank_id)
     .bind(destination.kind)
-    .bind(&destination.number)
+    .bind(&destination.number.sealed)
+    .bind(&destination.number.digest)
     .bind(&destination.holder_name)
     .execute(conn)
     .await?;
@@ -240,29 +287,32 @@ pub async fn wait_checkin(
     decision_id: &str,
     month: i32,
     scanned_at: DateTime<Utc>,
+    traceparent: &str,
     received_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO waiting_checkins (decision_id, benefit_month, scanned_at, received_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        "INSERT INTO waiting_checkins (decision_id, benefit_month, scanned_at, received_at, \
+         traceparent) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )
     .bind(decision_id)
     .bind(month)
     .bind(scanned_at)
     .bind(received_at)
+    .bind(traceparent)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Removes and returns the check-ins that waited for the decision.
+/// Removes and returns the check-ins that waited for the decision: benefit month, scan time
+/// and the check-in's traceparent.
 pub async fn take_waiting_checkins(
     conn: &mut PgConnection,
     decision_id: &str,
-) -> sqlx::Result<Vec<(i32, DateTime<Utc>)>> {
+) -> sqlx::Result<Vec<(i32, DateTime<Utc>, String)>> {
     sqlx::query_as(
         "DELETE FROM waiting_checkins WHERE decision_id = $1 \
-         RETURNING benefit_month, scanned_at",
+         RETURNING benefit_month, scanned_at, traceparent",
     )
     .bind(decision_id)
     .fetch_all(conn)
@@ -290,6 +340,8 @@ pub struct NewEntitlement {
     pub earned_month: NaiveDate,
     /// When the check-in was recorded.
     pub scanned_at: DateTime<Utc>,
+    /// The check-in's W3C traceparent, empty when it carried none.
+    pub traceparent: String,
     /// Now.
     pub created_at: DateTime<Utc>,
 }
@@ -298,9 +350,9 @@ pub struct NewEntitlement {
 pub async fn insert_entitlement(conn: &mut PgConnection, e: &NewEntitlement) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO entitlements (entitlement_id, decision_id, benefit_month, amount_dong, \
-         province, bank_id, destination_kind, destination_number, holder_name, payment_by, \
-         earned_month, scanned_at, created_at, state) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending') \
+         province, bank_id, destination_kind, destination_sealed, destination_digest, \
+         holder_name, payment_by, earned_month, scanned_at, created_at, traceparent, state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'pending') \
          ON CONFLICT (decision_id, benefit_month) DO NOTHING",
     )
     .bind(e.entitlement_id)
@@ -310,12 +362,14 @@ pub async fn insert_entitlement(conn: &mut PgConnection, e: &NewEntitlement) -> 
     .bind(&e.province)
     .bind(&e.destination.bank_id)
     .bind(e.destination.kind)
-    .bind(&e.destination.number)
+    .bind(&e.destination.number.sealed)
+    .bind(&e.destination.number.digest)
     .bind(&e.destination.holder_name)
     .bind(e.payment_by)
     .bind(e.earned_month)
     .bind(e.scanned_at)
     .bind(e.created_at)
+    .bind(&e.traceparent)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -422,33 +476,39 @@ pub struct CandidateRow {
     pub bank_id: String,
     /// Kind code.
     pub destination_kind: i16,
-    /// Number.
-    pub destination_number: String,
+    /// Number, sealed.
+    pub destination_sealed: Vec<u8>,
+    /// Keyed digest of the number.
+    pub destination_digest: Vec<u8>,
     /// Holder.
     pub holder_name: String,
     /// Deadline.
     pub payment_by: NaiveDate,
     /// Calendar month earned in.
     pub earned_month: NaiveDate,
+    /// When the check-in that earned it was scanned.
+    pub scanned_at: DateTime<Utc>,
+    /// The check-in's W3C traceparent.
+    pub traceparent: String,
     /// The decision's current amount.
     pub decision_amount: i64,
     /// True when a termination arrived after the check-in that earned it.
     pub terminated_after_checkin: bool,
     /// Bank id of the decision's previous listed or paid month.
     pub previous_bank_id: Option<String>,
-    /// Number of the decision's previous listed or paid month.
-    pub previous_number: Option<String>,
+    /// Digest of the number of the decision's previous listed or paid month.
+    pub previous_digest: Option<Vec<u8>>,
 }
 
 const CANDIDATE_COLUMNS: &str = "e.entitlement_id, e.decision_id, e.benefit_month, \
-    e.amount_dong, e.province, e.bank_id, e.destination_kind, e.destination_number, \
-    e.holder_name, e.payment_by, e.earned_month, d.amount_dong AS decision_amount, \
-    e.terminated_after_checkin, \
-    prev.bank_id AS previous_bank_id, prev.destination_number AS previous_number \
+    e.amount_dong, e.province, e.bank_id, e.destination_kind, e.destination_sealed, \
+    e.destination_digest, e.holder_name, e.payment_by, e.earned_month, e.scanned_at, \
+    e.traceparent, d.amount_dong AS decision_amount, e.terminated_after_checkin, \
+    prev.bank_id AS previous_bank_id, prev.destination_digest AS previous_digest \
     FROM entitlements e \
     JOIN decisions d ON d.decision_id = e.decision_id \
     LEFT JOIN LATERAL ( \
-        SELECT p.bank_id, p.destination_number FROM entitlements p \
+        SELECT p.bank_id, p.destination_digest FROM entitlements p \
         WHERE p.decision_id = e.decision_id AND p.benefit_month < e.benefit_month \
           AND p.state IN ('listed', 'paid', 'parked') \
         ORDER BY p.benefit_month DESC LIMIT 1) prev ON true";
@@ -474,20 +534,24 @@ pub async fn pending_count(conn: &mut PgConnection, limit: i64) -> sqlx::Result<
     .await
 }
 
-/// Who is paid on each of `numbers` in the given calendar months: (bank id, number, person,
-/// earned month) of every live entitlement.
+/// Who is paid on each of the numbers with `digests` in the given calendar months: (bank id,
+/// number digest, person, earned month) of every live entitlement.
 pub async fn month_payees(
     conn: &mut PgConnection,
-    numbers: &[String],
+    digests: &[Vec<u8>],
     months: &[NaiveDate],
-) -> sqlx::Result<Vec<(String, String, String, NaiveDate)>> {
+) -> sqlx::Result<Vec<(String, Vec<u8>, String, NaiveDate)>> {
+    // Joined from the distinct digests rather than filtered by `= ANY($1)`: with thousands of
+    // digests the planner scans every entitlement for the filter, a cost that grows with the
+    // month; the join probes the digest index once per digest.
     sqlx::query_as(
-        "SELECT e.bank_id, e.destination_number, d.person_id, e.earned_month \
-         FROM entitlements e JOIN decisions d ON d.decision_id = e.decision_id \
-         WHERE e.destination_number = ANY($1) AND e.earned_month = ANY($2) \
-           AND e.state <> 'cancelled'",
+        "SELECT e.bank_id, e.destination_digest, d.person_id, e.earned_month \
+         FROM (SELECT DISTINCT digest FROM UNNEST($1::bytea[]) AS q(digest)) q \
+         JOIN entitlements e ON e.destination_digest = q.digest \
+         JOIN decisions d ON d.decision_id = e.decision_id \
+         WHERE e.earned_month = ANY($2) AND e.state <> 'cancelled'",
     )
-    .bind(numbers)
+    .bind(digests)
     .bind(months)
     .fetch_all(conn)
     .await
@@ -535,6 +599,12 @@ pub struct ListRow {
     pub chunk_count: i32,
     /// When it was cut.
     pub created_at: DateTime<Utc>,
+    /// Officer whose key signed it; unset when the policy key did.
+    pub signed_by_officer_id: Option<String>,
+    /// That officer's agency code.
+    pub signed_by_agency: Option<i16>,
+    /// When transfer refused it, if it did.
+    pub refused_at: Option<DateTime<Utc>>,
 }
 
 /// One step of a list's trail as stored.
@@ -552,53 +622,100 @@ pub struct StepRow {
     pub note: String,
 }
 
-/// Writes a list, its trail, and marks its entitlements listed in order.
-pub async fn insert_list(
-    conn: &mut PgConnection,
-    list: &ListRow,
-    trail: &[StepRow],
-    entitlement_ids: &[Uuid],
-) -> sqlx::Result<()> {
+/// A list to write: its header, its trail in order and its entitlements in list order.
+#[derive(Debug, Clone)]
+pub struct NewList {
+    /// The header.
+    pub row: ListRow,
+    /// The trail, in order.
+    pub trail: Vec<StepRow>,
+    /// The entitlements it pays, in list order.
+    pub entitlement_ids: Vec<Uuid>,
+}
+
+/// Writes lists, their trails, and marks their entitlements listed in order: three statements
+/// whatever the number of lists, as one cut writes one list per province.
+pub async fn insert_lists(conn: &mut PgConnection, lists: &[NewList]) -> sqlx::Result<()> {
+    let rows: Vec<&ListRow> = lists.iter().map(|list| &list.row).collect();
     sqlx::query(
         "INSERT INTO payment_lists (list_id, province, line_count, sum_dong, content_hash, \
-         key_id, signature, chunk_count, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         key_id, signature, chunk_count, created_at, signed_by_officer_id, signed_by_agency) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[], \
+         $6::text[], $7::bytea[], $8::int[], $9::timestamptz[], $10::text[], $11::smallint[])",
     )
-    .bind(list.list_id)
-    .bind(&list.province)
-    .bind(list.line_count)
-    .bind(list.sum_dong)
-    .bind(&list.content_hash)
-    .bind(&list.key_id)
-    .bind(&list.signature)
-    .bind(list.chunk_count)
-    .bind(list.created_at)
+    .bind(rows.iter().map(|r| r.list_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.province.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.line_count).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.sum_dong).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.content_hash.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.key_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.signature.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.chunk_count).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.signed_by_officer_id.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.signed_by_agency).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
-    for (step, row) in trail.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO list_approvals (list_id, step, action, at, officer_id, officer_agency, \
-             note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(list.list_id)
-        .bind(i32::try_from(step).unwrap_or(i32::MAX))
-        .bind(row.action)
-        .bind(row.at)
-        .bind(&row.officer_id)
-        .bind(row.officer_agency)
-        .bind(&row.note)
-        .execute(&mut *conn)
-        .await?;
+
+    let mut step_lists = Vec::new();
+    let mut steps = Vec::new();
+    let mut actions = Vec::new();
+    let mut ats = Vec::new();
+    let mut officers = Vec::new();
+    let mut agencies = Vec::new();
+    let mut notes = Vec::new();
+    for list in lists {
+        for (step, row) in list.trail.iter().enumerate() {
+            step_lists.push(list.row.list_id);
+            steps.push(i32::try_from(step).unwrap_or(i32::MAX));
+            actions.push(row.action);
+            ats.push(row.at);
+            officers.push(row.officer_id.clone());
+            agencies.push(row.officer_agency);
+            notes.push(row.note.clone());
+        }
     }
-    let positions: Vec<i32> = (0..entitlement_ids.len())
-        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
-        .collect();
     sqlx::query(
-        "UPDATE entitlements e SET state = 'listed', list_id = $1, list_position = u.position \
-         FROM UNNEST($2::uuid[], $3::int[]) AS u(id, position) WHERE e.entitlement_id = u.id",
+        "INSERT INTO list_approvals (list_id, step, action, at, officer_id, officer_agency, \
+         note) SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::smallint[], \
+         $4::timestamptz[], $5::text[], $6::smallint[], $7::text[])",
     )
-    .bind(list.list_id)
-    .bind(entitlement_ids)
+    .bind(&step_lists)
+    .bind(&steps)
+    .bind(&actions)
+    .bind(&ats)
+    .bind(&officers)
+    .bind(&agencies)
+    .bind(&notes)
+    .execute(&mut *conn)
+    .await?;
+
+    let mut ids = Vec::new();
+    let mut line_lists = Vec::new();
+    let mut positions = Vec::new();
+    for list in lists {
+        for (position, id) in list.entitlement_ids.iter().enumerate() {
+            ids.push(*id);
+            line_lists.push(list.row.list_id);
+            positions.push(i32::try_from(position).unwrap_or(i32::MAX));
+        }
+    }
+    sqlx::query(
+        "UPDATE entitlements e SET state = 'listed', list_id = u.list_id, \
+         list_position = u.position \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::int[]) AS u(id, list_id, position) \
+         WHERE e.entitlement_id = u.id",
+    )
+    .bind(&ids)
+    .bind(&line_lists)
     .bind(&positions)
     .execute(conn)
     .await?;
@@ -609,7 +726,8 @@ pub async fn insert_list(
 pub async fn list(conn: &mut PgConnection, list_id: Uuid) -> sqlx::Result<Option<ListRow>> {
     sqlx::query_as(
         "SELECT list_id, province, line_count, sum_dong, content_hash, key_id, signature, \
-         chunk_count, created_at FROM payment_lists WHERE list_id = $1",
+         chunk_count, created_at, signed_by_officer_id, signed_by_agency, refused_at \
+         FROM payment_lists WHERE list_id = $1",
     )
     .bind(list_id)
     .fetch_optional(conn)
@@ -644,8 +762,8 @@ pub struct LineRow {
     pub bank_id: String,
     /// Kind code.
     pub destination_kind: i16,
-    /// Number.
-    pub destination_number: String,
+    /// Number, sealed.
+    pub destination_sealed: Vec<u8>,
     /// Holder.
     pub holder_name: String,
 }
@@ -659,7 +777,7 @@ pub async fn list_lines(
 ) -> sqlx::Result<Vec<LineRow>> {
     sqlx::query_as(
         "SELECT entitlement_id, decision_id, benefit_month, amount_dong, payment_by, bank_id, \
-         destination_kind, destination_number, holder_name FROM entitlements \
+         destination_kind, destination_sealed, holder_name FROM entitlements \
          WHERE list_id = $1 ORDER BY list_position OFFSET $2 LIMIT $3",
     )
     .bind(list_id)
@@ -688,8 +806,8 @@ pub struct HeldRow {
     pub bank_id: String,
     /// Kind code.
     pub destination_kind: i16,
-    /// Number.
-    pub destination_number: String,
+    /// Number, sealed.
+    pub destination_sealed: Vec<u8>,
     /// Holder.
     pub holder_name: String,
     /// Reason codes.
@@ -700,12 +818,16 @@ pub struct HeldRow {
     pub held_at: Option<DateTime<Utc>>,
     /// Officers who last changed the decision's destination.
     pub destination_changed_by: Vec<String>,
+    /// When the check-in that earned it was scanned.
+    pub scanned_at: DateTime<Utc>,
+    /// The check-in's W3C traceparent.
+    pub traceparent: String,
 }
 
 const HELD_COLUMNS: &str = "e.entitlement_id, e.decision_id, e.benefit_month, e.amount_dong, \
-    e.province, e.payment_by, e.bank_id, e.destination_kind, e.destination_number, \
-    e.holder_name, e.hold_reasons, e.hold_explanation, e.held_at, d.destination_changed_by \
-    FROM entitlements e JOIN decisions d ON d.decision_id = e.decision_id";
+    e.province, e.payment_by, e.bank_id, e.destination_kind, e.destination_sealed, \
+    e.holder_name, e.hold_reasons, e.hold_explanation, e.held_at, d.destination_changed_by, \
+    e.scanned_at, e.traceparent FROM entitlements e JOIN decisions d ON d.decision_id = e.decision_id";
 
 /// A page of held lines, oldest first.
 pub async fn held_lines(
@@ -742,8 +864,9 @@ pub async fn lock_entitlement(
     }
     let locked: Option<Locked> = sqlx::query_as(
         "SELECT e.entitlement_id, e.decision_id, e.benefit_month, e.amount_dong, e.province, \
-         e.payment_by, e.bank_id, e.destination_kind, e.destination_number, e.holder_name, \
-         e.hold_reasons, e.hold_explanation, e.held_at, d.destination_changed_by, e.state \
+         e.payment_by, e.bank_id, e.destination_kind, e.destination_sealed, e.holder_name, \
+         e.hold_reasons, e.hold_explanation, e.held_at, d.destination_changed_by, \
+         e.scanned_at, e.traceparent, e.state \
          FROM entitlements e JOIN decisions d ON d.decision_id = e.decision_id \
          WHERE e.entitlement_id = $1 FOR UPDATE OF e",
     )
@@ -774,13 +897,27 @@ pub async fn decide_held(
     Ok(())
 }
 
+/// What applying a transfer outcome needs of its entitlement.
+#[derive(Debug, Clone, FromRow)]
+pub struct OutcomeTarget {
+    /// State.
+    pub state: String,
+    /// Set when a termination cancelled its month.
+    pub termination_reason: Option<i32>,
+    /// When the check-in that earned it was scanned.
+    pub scanned_at: DateTime<Utc>,
+    /// Bank id of its destination.
+    pub bank_id: String,
+}
+
 /// An entitlement's state and whether a termination cancelled its month, locked.
 pub async fn lock_outcome_target(
     conn: &mut PgConnection,
     entitlement_id: Uuid,
-) -> sqlx::Result<Option<(String, Option<i32>)>> {
+) -> sqlx::Result<Option<OutcomeTarget>> {
     sqlx::query_as(
-        "SELECT state, termination_reason FROM entitlements WHERE entitlement_id = $1 FOR UPDATE",
+        "SELECT state, termination_reason, scanned_at, bank_id FROM entitlements \
+         WHERE entitlement_id = $1 FOR UPDATE",
     )
     .bind(entitlement_id)
     .fetch_optional(conn)
@@ -979,4 +1116,323 @@ pub async fn debts(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// Rows of `table` (decisions or entitlements) whose number is still stored in clear: key and
+/// number, at most `limit`.
+pub async fn clear_numbers(
+    conn: &mut PgConnection,
+    table: ClearTable,
+    limit: i64,
+) -> sqlx::Result<Vec<(String, String)>> {
+    let sql = match table {
+        ClearTable::Decisions => {
+            "SELECT decision_id, destination_number FROM decisions \
+             WHERE destination_number IS NOT NULL LIMIT $1"
+        }
+        ClearTable::Entitlements => {
+            "SELECT entitlement_id::text, destination_number FROM entitlements \
+             WHERE destination_number IS NOT NULL LIMIT $1"
+        }
+    };
+    sqlx::query_as(sql).bind(limit).fetch_all(conn).await
+}
+
+/// A table that stored numbers in clear before they were sealed.
+#[derive(Debug, Clone, Copy)]
+pub enum ClearTable {
+    /// `decisions`.
+    Decisions,
+    /// `entitlements`.
+    Entitlements,
+}
+
+/// Replaces clear numbers by their sealed form and digest, by row key.
+pub async fn seal_numbers(
+    conn: &mut PgConnection,
+    table: ClearTable,
+    keys: &[String],
+    sealed: &[Vec<u8>],
+    digests: &[Vec<u8>],
+) -> sqlx::Result<()> {
+    let sql = match table {
+        ClearTable::Decisions => {
+            "UPDATE decisions t SET destination_sealed = u.sealed, destination_digest = u.digest, \
+             destination_number = NULL \
+             FROM UNNEST($1::text[], $2::bytea[], $3::bytea[]) AS u(key, sealed, digest) \
+             WHERE t.decision_id = u.key"
+        }
+        ClearTable::Entitlements => {
+            "UPDATE entitlements t SET destination_sealed = u.sealed, \
+             destination_digest = u.digest, destination_number = NULL \
+             FROM UNNEST($1::text[], $2::bytea[], $3::bytea[]) AS u(key, sealed, digest) \
+             WHERE t.entitlement_id = u.key::uuid"
+        }
+    };
+    sqlx::query(sql)
+        .bind(keys)
+        .bind(sealed)
+        .bind(digests)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A list signing key as stored, without its sealed seed.
+#[derive(Debug, Clone, FromRow)]
+pub struct KeyRow {
+    /// Key id.
+    pub key_id: String,
+    /// Officer whose approvals it signs; unset for policy keys.
+    pub officer_id: Option<String>,
+    /// Raw 32-byte Ed25519 public key.
+    pub public_key: Vec<u8>,
+    /// active, verify_only or retired.
+    pub state: String,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+    /// When retired.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+const KEY_COLUMNS: &str = "key_id, officer_id, public_key, state, created_at, retired_at";
+
+/// A new list signing key.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// Key id.
+    pub key_id: String,
+    /// Officer whose approvals it signs; unset for policy keys.
+    pub officer_id: Option<String>,
+    /// Raw public key.
+    pub public_key: Vec<u8>,
+    /// The seed, sealed.
+    pub seed_sealed: Vec<u8>,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+    /// Operator who created it; unset for the configured first policy key.
+    pub created_by: Option<String>,
+}
+
+/// Serializes rotations and retirements until the transaction ends.
+pub async fn lock_keys(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('payroll.signing_keys', 0))")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Stores the configured first policy key unless a policy key is already known; false when
+/// one was.
+pub async fn insert_first_policy_key(conn: &mut PgConnection, key: &NewKey) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO signing_keys (key_id, officer_id, public_key, seed_sealed, state, created_at) \
+         SELECT $1, NULL, $2, $3, 'active', $4 \
+         WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE officer_id IS NULL) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&key.key_id)
+    .bind(&key.public_key)
+    .bind(&key.seed_sealed)
+    .bind(key.created_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The signer's active key id and sealed seed, locked against rotation and retirement until
+/// the transaction ends; `officer_id` unset for the policy key.
+pub async fn active_key(
+    conn: &mut PgConnection,
+    officer_id: Option<&str>,
+) -> sqlx::Result<Option<(String, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT key_id, seed_sealed FROM signing_keys \
+         WHERE state = 'active' AND officer_id IS NOT DISTINCT FROM $1 FOR SHARE",
+    )
+    .bind(officer_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Demotes the signer's active key to verify-only and stores `key` as its active key.
+pub async fn rotate_key(conn: &mut PgConnection, key: &NewKey) -> sqlx::Result<KeyRow> {
+    sqlx::query(
+        "UPDATE signing_keys SET state = 'verify_only' \
+         WHERE state = 'active' AND officer_id IS NOT DISTINCT FROM $1",
+    )
+    .bind(&key.officer_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_as(&format!(
+        "INSERT INTO signing_keys (key_id, officer_id, public_key, seed_sealed, state, \
+         created_at, created_by) VALUES ($1, $2, $3, $4, 'active', $5, $6) \
+         RETURNING {KEY_COLUMNS}"
+    ))
+    .bind(&key.key_id)
+    .bind(&key.officer_id)
+    .bind(&key.public_key)
+    .bind(&key.seed_sealed)
+    .bind(key.created_at)
+    .bind(&key.created_by)
+    .fetch_one(conn)
+    .await
+}
+
+/// A key, locked.
+pub async fn lock_key(conn: &mut PgConnection, key_id: &str) -> sqlx::Result<Option<KeyRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM signing_keys WHERE key_id = $1 FOR UPDATE"
+    ))
+    .bind(key_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Retires a key for good.
+pub async fn retire_key(
+    conn: &mut PgConnection,
+    key_id: &str,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<KeyRow> {
+    sqlx::query_as(&format!(
+        "UPDATE signing_keys SET state = 'retired', retired_at = $2, retired_by = $3, \
+         retired_reason = $4 WHERE key_id = $1 RETURNING {KEY_COLUMNS}"
+    ))
+    .bind(key_id)
+    .bind(now)
+    .bind(by)
+    .bind(reason)
+    .fetch_one(conn)
+    .await
+}
+
+/// Every key, oldest first.
+pub async fn keys(conn: &mut PgConnection) -> sqlx::Result<Vec<KeyRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at, key_id"
+    ))
+    .fetch_all(conn)
+    .await
+}
+
+/// A correction of a decision's destination, as transfer announced it.
+#[derive(Debug, Clone)]
+pub struct Correction {
+    /// The correction's id, unique per correction.
+    pub correction_id: String,
+    /// Decision corrected.
+    pub decision_id: String,
+    /// The corrected destination.
+    pub destination: StoredDestination,
+    /// Officer who proposed it.
+    pub proposed_by: Option<String>,
+    /// Officer who confirmed it.
+    pub confirmed_by: Option<String>,
+    /// Now.
+    pub applied_at: DateTime<Utc>,
+}
+
+/// Records a correction; false when it was already recorded, so a redelivered notice
+/// changes nothing.
+pub async fn insert_correction(conn: &mut PgConnection, c: &Correction) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO destination_corrections (correction_id, decision_id, bank_id, \
+         destination_kind, destination_sealed, destination_digest, proposed_by, confirmed_by, \
+         applied_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (correction_id) DO NOTHING",
+    )
+    .bind(&c.correction_id)
+    .bind(&c.decision_id)
+    .bind(&c.destination.bank_id)
+    .bind(c.destination.kind)
+    .bind(&c.destination.number.sealed)
+    .bind(&c.destination.number.digest)
+    .bind(&c.proposed_by)
+    .bind(&c.confirmed_by)
+    .bind(c.applied_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether a list exists and was already refused, locked; `None` when unknown.
+pub async fn lock_list_refusal(
+    conn: &mut PgConnection,
+    list_id: Uuid,
+) -> sqlx::Result<Option<Option<DateTime<Utc>>>> {
+    sqlx::query_scalar("SELECT refused_at FROM payment_lists WHERE list_id = $1 FOR UPDATE")
+        .bind(list_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// What refusing a list did to its lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Returned {
+    /// Lines put back to be cut into a new list.
+    pub pending: u64,
+    /// Lines held for an officer, refused too many times.
+    pub held: u64,
+    /// Lines a termination had cancelled while listed: with the list refused they will not
+    /// be paid, so they are cancelled for good.
+    pub cancelled: u64,
+}
+
+/// Marks the list refused and takes its lines out of it: each goes back to be cut again, or
+/// is held for an officer once lists carrying it were refused `max_refusals` times, or is
+/// cancelled when a termination cancelled its month meanwhile.
+pub async fn refuse_list(
+    conn: &mut PgConnection,
+    list_id: Uuid,
+    reason: &str,
+    detail: &str,
+    max_refusals: i32,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Returned> {
+    sqlx::query(
+        "UPDATE payment_lists SET refused_at = $2, refusal_reason = $3, refusal_detail = $4, \
+         refused_entitlements = (SELECT coalesce(array_agg(entitlement_id ORDER BY list_position), \
+                                        '{}') FROM entitlements WHERE list_id = $1) \
+         WHERE list_id = $1",
+    )
+    .bind(list_id)
+    .bind(now)
+    .bind(reason)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await?;
+    let states: Vec<String> = sqlx::query_scalar(
+        "UPDATE entitlements SET list_refusals = list_refusals + 1, list_id = NULL, \
+         list_position = NULL, \
+         state = CASE WHEN termination_reason IS NOT NULL THEN 'cancelled' \
+                      WHEN list_refusals + 1 >= $2 THEN 'held' ELSE 'pending' END, \
+         hold_reasons = CASE WHEN termination_reason IS NULL AND list_refusals + 1 >= $2 \
+                             THEN '{}'::smallint[] ELSE hold_reasons END, \
+         hold_explanation = CASE WHEN termination_reason IS NULL AND list_refusals + 1 >= $2 \
+                                 THEN $3 ELSE hold_explanation END, \
+         held_at = CASE WHEN termination_reason IS NULL AND list_refusals + 1 >= $2 \
+                        THEN $4 ELSE held_at END \
+         WHERE list_id = $1 AND state = 'listed' RETURNING state",
+    )
+    .bind(list_id)
+    .bind(max_refusals)
+    .bind(format!(
+        "{max_refusals} payment lists carrying this line were refused by transfer, the last \
+         for {reason}"
+    ))
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    let mut returned = Returned::default();
+    for state in states {
+        match state.as_str() {
+            "pending" => returned.pending += 1,
+            "held" => returned.held += 1,
+            _ => returned.cancelled += 1,
+        }
+    }
+    Ok(returned)
 }

@@ -1,58 +1,121 @@
-//! Cutting throughput: entitlements already created are cut, signed and published as lists.
-//! Ignored by default; run with
-//! `BENCH_ENTITLEMENTS=100000 cargo nextest run -p payroll --run-ignored only bench`.
+//! Throughput of the payroll stage. Ignored by default; run in release with
+//! `BENCH_ENTITLEMENTS=1000000 cargo nextest run --release -p payroll --run-ignored only bench
+//! --no-capture`:
+//! - cutting, signing and publishing entitlements already created;
+//! - creating entitlements from check-ins arriving on `checkin.scans.v1`.
 
 mod support;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use support::start_with;
+use contracts::topics;
+use messaging::headers;
+use prost::Message as _;
+use rdkafka::{message::OwnedHeaders, producer::FutureRecord, util::Timeout};
+use support::{Payroll, checked_in, start_with};
+use uuid::Uuid;
+
+/// Rows inserted per statement while seeding.
+const SEED_BATCH: usize = 20_000;
+
+fn bench_size() -> usize {
+    std::env::var("BENCH_ENTITLEMENTS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// Stores `count` active decisions `d-1` … `d-<count>` spread over the 63 provinces, each paid
+/// to an account of its own, sealed as the service seals them.
+async fn seed_decisions(payroll: &Payroll, count: usize) -> anyhow::Result<()> {
+    let sealer = payroll::VaultSettings::default().sealer()?;
+    let mut db = payroll.db().await?;
+    for start in (1..=count).step_by(SEED_BATCH) {
+        let end = (start + SEED_BATCH - 1).min(count);
+        let mut ids = Vec::with_capacity(SEED_BATCH);
+        let mut provinces = Vec::with_capacity(SEED_BATCH);
+        let mut sealed = Vec::with_capacity(SEED_BATCH);
+        let mut digests = Vec::with_capacity(SEED_BATCH);
+        for n in start..=end {
+            let number = sealer.seal_number(&format!("{n:013}"))?;
+            ids.push(format!("d-{n}"));
+            provinces.push(format!("{:02}", n % 63 + 1));
+            sealed.push(number.sealed);
+            digests.push(number.digest);
+        }
+        sqlx::query(
+            "INSERT INTO payroll.decisions (decision_id, version, person_id, amount_dong, months, \
+             start_date, province, bank_id, destination_kind, destination_sealed, \
+             destination_digest, holder_name, received_on) \
+             SELECT id, 1, 'p-' || id, 6000000, 3, '2026-03-16', province, '970436', 2, sealed, \
+                    digest, 'NGUYEN VAN A', '2026-03-19' \
+             FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::bytea[]) \
+               AS u(id, province, sealed, digest)",
+        )
+        .bind(&ids)
+        .bind(&provinces)
+        .bind(&sealed)
+        .bind(&digests)
+        .execute(&mut db)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO payroll.decision_months (decision_id, benefit_month, month_start) \
+         SELECT decision_id, 1, '2026-03-16' FROM payroll.decisions",
+    )
+    .execute(&mut db)
+    .await?;
+    sqlx::query("ANALYZE payroll.decisions")
+        .execute(&mut db)
+        .await?;
+    Ok(())
+}
 
 #[tokio::test]
 #[ignore = "benchmark; run on demand"]
 async fn bench_cut_sign_and_publish_pending_entitlements() -> anyhow::Result<()> {
-    let count: i64 = std::env::var("BENCH_ENTITLEMENTS")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(100_000);
-    let payroll = start_with(|config| config.lists.cut_interval_ms = 1).await?;
+    let count = bench_size();
+    // A daily cut at 16:00 keeps the cutter still while the entitlements are seeded; once due,
+    // it cuts full batches back to back until none is left.
+    let payroll = start_with(|config| config.lists.daily_cut_at = "16:00".into()).await?;
+    let seeding = Instant::now();
+    seed_decisions(&payroll, count).await?;
     let mut db = payroll.db().await?;
     sqlx::query(
-        "INSERT INTO payroll.decisions (decision_id, version, person_id, amount_dong, months, \
-         start_date, province, bank_id, destination_kind, destination_number, holder_name, \
-         received_on) \
-         SELECT 'd-' || n, 1, 'p-' || n, 6000000, 3, '2026-03-16', \
-                lpad((n % 63 + 1)::text, 2, '0'), '970436', 2, \
-                lpad(n::text, 13, '0'), 'NGUYEN VAN A', '2026-03-19' \
-         FROM generate_series(1, $1) AS n",
-    )
-    .bind(count)
-    .execute(&mut db)
-    .await?;
-    sqlx::query(
         "INSERT INTO payroll.entitlements (entitlement_id, decision_id, benefit_month, \
-         amount_dong, province, bank_id, destination_kind, destination_number, holder_name, \
-         payment_by, earned_month, scanned_at, created_at, state) \
+         amount_dong, province, bank_id, destination_kind, destination_sealed, \
+         destination_digest, holder_name, payment_by, earned_month, scanned_at, created_at, \
+         state) \
          SELECT gen_random_uuid(), decision_id, 1, amount_dong, province, bank_id, \
-                destination_kind, destination_number, holder_name, '2026-03-26', '2026-03-01', \
-                now(), now(), 'pending' \
+                destination_kind, destination_sealed, destination_digest, holder_name, \
+                '2026-03-26', '2026-03-01', now(), now(), 'pending' \
          FROM payroll.decisions",
     )
     .execute(&mut db)
     .await?;
+    sqlx::query("ANALYZE payroll.entitlements")
+        .execute(&mut db)
+        .await?;
+    println!(
+        "{count} decisions and entitlements seeded in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
 
     let started = Instant::now();
-    payroll.pass_cut_interval();
-    // The cutter keeps cutting while a full batch comes back.
+    // 16:00 in Hà Nội.
+    payroll.clock.advance(chrono::Duration::hours(7));
+    // A cheap probe: counting the pending rows would itself load the database.
     loop {
-        payroll.pass_cut_interval();
         let pending = payroll
-            .count("SELECT count(*) FROM payroll.entitlements WHERE state = 'pending'")
+            .count(
+                "SELECT count(*) FROM (SELECT 1 FROM payroll.entitlements \
+                 WHERE state = 'pending' LIMIT 1) p",
+            )
             .await?;
         if pending == 0 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let cut = started.elapsed();
     payroll
@@ -67,16 +130,89 @@ async fn bench_cut_sign_and_publish_pending_entitlements() -> anyhow::Result<()>
         .await?;
     let chunks = payroll.count("SELECT count(*) FROM payroll.outbox").await?;
     println!(
-        "{count} entitlements: cut and signed into {lists} lists in {:.1} s, \
+        "{count} entitlements: cut and signed into {lists} lists in {:.1} s ({:.0} lines/s), \
          {chunks} chunks published after {:.1} s",
         cut.as_secs_f64(),
+        count as f64 / cut.as_secs_f64(),
         published.as_secs_f64()
     );
     assert_eq!(
         payroll
             .count("SELECT count(*) FROM payroll.entitlements WHERE state = 'listed'")
             .await?,
-        count
+        i64::try_from(count)?
+    );
+    payroll.stop().await
+}
+
+#[tokio::test]
+#[ignore = "benchmark; run on demand"]
+async fn bench_entitlements_created_from_checkin_scans() -> anyhow::Result<()> {
+    let count = bench_size();
+    // A daily cut keeps the cutter out of the measurement.
+    let payroll = start_with(|config| config.lists.daily_cut_at = "16:00".into()).await?;
+    seed_decisions(&payroll, count).await?;
+
+    let producer = messaging::idempotent_producer(&testkit::kafka_settings("bench-feeder"))?;
+    let topic = payroll.topics.name(topics::CHECKIN_SCANS);
+    let started = Instant::now();
+    for first in (1..=count).step_by(SEED_BATCH) {
+        let last = (first + SEED_BATCH - 1).min(count);
+        let records: Vec<(String, Vec<u8>, String)> = (first..=last)
+            .map(|n| {
+                let event = checked_in(&format!("d-{n}"), 1);
+                let payload = event.encode_to_vec();
+                (event.decision_id, payload, Uuid::new_v4().to_string())
+            })
+            .collect();
+        let deliveries =
+            records.iter().map(|(key, payload, event_id)| {
+                let record = FutureRecord::to(&topic).key(key).payload(payload).headers(
+                    headers::with_pairs(
+                        OwnedHeaders::new(),
+                        [(headers::EVENT_ID, event_id.as_str())],
+                    ),
+                );
+                producer.send(record, Timeout::After(Duration::from_secs(60)))
+            });
+        for delivery in futures::future::join_all(deliveries).await {
+            delivery.map_err(|(error, _)| error)?;
+        }
+    }
+    let produced = started.elapsed();
+
+    let total = i64::try_from(count)?;
+    loop {
+        // Probes the last decision's entitlement first; counting every row would itself load
+        // the database. Check-ins are consumed in order on the one partition.
+        let last = payroll
+            .count(&format!(
+                "SELECT count(*) FROM payroll.entitlements WHERE decision_id = 'd-{count}'"
+            ))
+            .await?;
+        let created = if last == 1 {
+            payroll
+                .count("SELECT count(*) FROM payroll.entitlements")
+                .await?
+        } else {
+            0
+        };
+        if created == total {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(3_600),
+            "only {created} of {total} entitlements after an hour"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let created = started.elapsed();
+    println!(
+        "{count} check-ins: produced in {:.1} s; entitlements created {:.1} s after the first \
+         was sent ({:.0} entitlements/s)",
+        produced.as_secs_f64(),
+        created.as_secs_f64(),
+        count as f64 / created.as_secs_f64()
     );
     payroll.stop().await
 }

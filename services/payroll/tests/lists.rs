@@ -157,6 +157,8 @@ async fn an_account_shared_by_two_people_is_held_and_released_by_an_officer() ->
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied);
 
+    // The list the reviewer approves is signed with the reviewer's own key.
+    let reviewer_key = payroll.register_officer_key("reviewer").await?;
     let released = client
         .release_held_line(ReleaseHeldLineRequest {
             entitlement_id: line_of("d-a"),
@@ -178,6 +180,7 @@ async fn an_account_shared_by_two_people_is_held_and_released_by_an_officer() ->
             list_id: released.list_id.clone(),
             page_size: 10,
             page_token: String::new(),
+            officer: Some(officer("auditor")),
         })
         .await?
         .into_inner();
@@ -194,10 +197,23 @@ async fn an_account_shared_by_two_people_is_held_and_released_by_an_officer() ->
         "reviewer"
     );
 
+    let signature = list.signature.unwrap();
+    assert_eq!(signature.key_id, reviewer_key.key_id);
+    assert!(signature.key_id.starts_with("officer-reviewer-"));
+    assert_eq!(signature.signed_by.unwrap().officer_id, "reviewer");
+
     let chunks = payroll.published_chunks(2, Duration::from_secs(5)).await?;
     let lists = by_list(chunks);
     assert_eq!(lists.len(), 1);
-    verify_list(&lists[&released.list_id], &payroll.trusted_keys())?;
+    let published = &lists[&released.list_id];
+    let carried = published[0].signature.clone().unwrap();
+    assert_eq!(carried.key_id, reviewer_key.key_id);
+    assert_eq!(carried.signed_by.unwrap().officer_id, "reviewer");
+    verify_list(published, &payroll.listed_keys().await?)?;
+    assert!(
+        verify_list(published, &payroll.trusted_keys()).is_err(),
+        "the policy key did not sign an officer's approval"
+    );
     assert_eq!(
         payroll
             .count("SELECT count(*) FROM payroll.entitlements WHERE state = 'cancelled' AND decided_by = 'reviewer'")
@@ -479,6 +495,7 @@ async fn a_payment_list_read_over_grpc_shows_only_the_last_four_digits_of_each_n
             list_id,
             page_size: 10,
             page_token: String::new(),
+            officer: Some(officer("auditor")),
         })
         .await?
         .into_inner();

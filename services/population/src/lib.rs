@@ -13,7 +13,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use rand::{Rng, SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
-pub use write::write_csv;
+pub use write::{contributions_csv, write_csv};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -32,6 +32,9 @@ pub struct Spec {
     pub legacy_id_share: f64,
     /// Share of people who will find a new job during their benefit.
     pub reemployed_share: f64,
+    /// When set, everyone is born in this province (its 3-digit citizen-id code, e.g. "001"
+    /// for Hà Nội), as in one province's intake; otherwise provinces are drawn from all 63.
+    pub province_code: Option<&'static str>,
 }
 
 impl Spec {
@@ -45,7 +48,20 @@ impl Spec {
             duplicate_share: 0.01,
             legacy_id_share: 0.05,
             reemployed_share: 0.03,
+            province_code: None,
         }
+    }
+
+    /// The same spec with everyone born in `province_code`; `None` when the code is not one
+    /// of the 63 citizen-id province codes.
+    pub fn in_province(self, province_code: &str) -> Option<Self> {
+        let code = names::PROVINCE_CODES
+            .iter()
+            .find(|known| **known == province_code)?;
+        Some(Self {
+            province_code: Some(code),
+            ..self
+        })
     }
 }
 
@@ -175,7 +191,9 @@ fn original(spec: &Spec, number: u64, rng: &mut ChaCha8Rng) -> Person {
     };
     let full_name = names::full_name(rng, sex);
     let birth_date = date_between(rng, ymd(1966, 1, 1), ymd(2006, 12, 31));
-    let province_code = *names::PROVINCE_CODES.choose(rng).unwrap_or(&"001");
+    // Drawn even when the province is fixed, so the rest of the person stays the same.
+    let drawn = *names::PROVINCE_CODES.choose(rng).unwrap_or(&"001");
+    let province_code = spec.province_code.unwrap_or(drawn);
     let citizen_id = citizen_id(rng, province_code, sex, birth_date);
     let legacy_id = rng.gen_bool(spec.legacy_id_share).then(|| digits(rng, 9));
     let social_insurance_number = digits(rng, 10);
@@ -289,6 +307,34 @@ fn bank_destination(rng: &mut ChaCha8Rng, wrong_share: f64) -> BankDestination {
         is_card,
         number,
         wrong: rng.gen_bool(wrong_share),
+    }
+}
+
+/// The card or account a person gives when the bank refuses `wrong`: another number at the
+/// same bank, of the same kind, a card's still passing the Luhn check. `attempt` (from 1)
+/// tells successive corrections apart; the same inputs give the same number.
+pub fn corrected_destination(wrong: &BankDestination, attempt: u32) -> BankDestination {
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ wrong.number.bytes().fold(0u64, |sum, byte| {
+                sum.wrapping_mul(31).wrapping_add(u64::from(byte))
+            }),
+    );
+    let number = loop {
+        let candidate = if wrong.is_card {
+            let prefix = &wrong.number[..6.min(wrong.number.len())];
+            card_number(&mut rng, prefix)
+        } else {
+            digits(&mut rng, wrong.number.len())
+        };
+        if candidate != wrong.number {
+            break candidate;
+        }
+    };
+    BankDestination {
+        number,
+        wrong: false,
+        ..wrong.clone()
     }
 }
 
@@ -429,6 +475,45 @@ mod tests {
                     .all(|w| w[0].month < w[1].month)
             );
             assert!(person.contributions.iter().all(|c| c.salary_dong > 0));
+        }
+    }
+
+    #[test]
+    fn a_province_spec_puts_everyone_in_that_province_and_changes_nothing_else() {
+        let everywhere: Vec<Person> = generate(&spec(300)).collect();
+        let hanoi: Vec<Person> = generate(&spec(300).in_province("001").unwrap()).collect();
+        for (anywhere, local) in everywhere.iter().zip(&hanoi) {
+            assert_eq!(local.province_code, "001");
+            assert!(local.citizen_id.starts_with("001"));
+            assert_eq!(local.full_name, anywhere.full_name);
+            assert_eq!(local.contributions, anywhere.contributions);
+            let id = CitizenId::parse(&local.citizen_id).unwrap();
+            assert_eq!(id.province_code(), "001");
+        }
+        assert!(spec(10).in_province("999").is_none());
+    }
+
+    #[test]
+    fn a_corrected_destination_is_another_valid_number_at_the_same_bank() {
+        for person in generate(&spec(300)) {
+            let corrected = corrected_destination(&person.bank, 1);
+            assert_ne!(corrected.number, person.bank.number);
+            assert_eq!(corrected.bank_id, person.bank.bank_id);
+            assert_eq!(corrected.is_card, person.bank.is_card);
+            assert_eq!(corrected.number.len(), person.bank.number.len());
+            assert_eq!(corrected, corrected_destination(&person.bank, 1));
+            assert_ne!(
+                corrected.number,
+                corrected_destination(&person.bank, 2).number
+            );
+            if corrected.is_card {
+                assert_eq!(corrected.number[..6], person.bank.number[..6]);
+                let body = &corrected.number[..15];
+                assert_eq!(
+                    corrected.number.chars().last(),
+                    Some(luhn_check_digit(body))
+                );
+            }
         }
     }
 

@@ -74,25 +74,46 @@ pub fn write_csv(people: impl Iterator<Item = Person>, directory: &Path) -> anyh
                 .map(|number| number.to_string())
                 .unwrap_or_default(),
         ])?;
-        // A duplicate is a second registration, not a second working life.
-        if person.duplicate_of.is_none() {
-            for contribution in &person.contributions {
-                contributions_csv.write_record([
-                    person.social_insurance_number.as_str(),
-                    person.citizen_id.as_str(),
-                    contribution.employer_id.as_str(),
-                    &contribution.month.format("%Y-%m").to_string(),
-                    &contribution.salary_dong.to_string(),
-                    contract_type(contribution.contract),
-                    &contribution.region.to_string(),
-                ])?;
-            }
-        }
+        write_contributions(&mut contributions_csv, &person)?;
         count += 1;
     }
     people_csv.flush()?;
     contributions_csv.flush()?;
     Ok(count)
+}
+
+/// The contribution rows of `people` in the import format, without a header line, for
+/// eligibility's import stream.
+pub fn contributions_csv<'a>(
+    people: impl IntoIterator<Item = &'a Person>,
+) -> anyhow::Result<String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for person in people {
+        write_contributions(&mut writer, person)?;
+    }
+    Ok(String::from_utf8(writer.into_inner()?)?)
+}
+
+fn write_contributions<W: std::io::Write>(
+    writer: &mut csv::Writer<W>,
+    person: &Person,
+) -> anyhow::Result<()> {
+    // A duplicate is a second registration, not a second working life.
+    if person.duplicate_of.is_some() {
+        return Ok(());
+    }
+    for contribution in &person.contributions {
+        writer.write_record([
+            person.social_insurance_number.as_str(),
+            person.citizen_id.as_str(),
+            contribution.employer_id.as_str(),
+            &contribution.month.format("%Y-%m").to_string(),
+            &contribution.salary_dong.to_string(),
+            contract_type(contribution.contract),
+            &contribution.region.to_string(),
+        ])?;
+    }
+    Ok(())
 }
 
 /// The import's contract types: fixed terms under 12 months are the law's short contracts.
@@ -131,5 +152,18 @@ mod tests {
         }
         std::fs::remove_dir_all(&directory).unwrap();
         assert!(rows > 300, "every person has contribution months");
+    }
+
+    #[test]
+    fn the_in_memory_rows_are_the_file_s_rows_without_its_header() {
+        let directory =
+            std::env::temp_dir().join(format!("population-rows-{}", std::process::id()));
+        let spec = Spec::new(50, 9, chrono::NaiveDate::from_ymd_opt(2026, 3, 15).unwrap());
+        write_csv(generate(&spec), &directory).unwrap();
+        let file = std::fs::read_to_string(directory.join("contributions.csv")).unwrap();
+        std::fs::remove_dir_all(&directory).unwrap();
+        let people: Vec<_> = generate(&spec).collect();
+        let rows = contributions_csv(&people).unwrap();
+        assert_eq!(file.split_once('\n').unwrap().1, rows);
     }
 }

@@ -12,6 +12,8 @@ use crate::ServerSettings;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct BaseConfig {
+    /// Whether this is a development machine or a real deployment.
+    pub deployment: Deployment,
     /// Listening ports.
     pub server: ServerSettings,
     /// The service's database role and schema.
@@ -28,6 +30,7 @@ impl BaseConfig {
     /// The local stack's configuration of `service` on the given ports.
     pub fn local(service: &str, grpc_port: u16, http_port: u16) -> Self {
         Self {
+            deployment: Deployment::Development,
             server: ServerSettings::local(grpc_port, http_port),
             database: DatabaseSettings::local(service),
             kafka: KafkaSettings::local(service),
@@ -48,6 +51,46 @@ impl BaseConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// Where a service runs. The defaults of every key and secret are for development, published
+/// in this repository; a production deployment must replace each one, and a service told it
+/// runs in production refuses to start on any it was not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deployment {
+    /// A developer's machine, the local stack, the tests.
+    Development,
+    /// Real money and real people.
+    Production,
+}
+
+impl BaseConfig {
+    /// Checks one secret against its published development value: in development that is
+    /// only worth a warning; in production the service must not start on it. `key` is how an
+    /// operator sets it, e.g. `TRANSFER__VAULT__KEY`.
+    pub fn refuse_development_secret(
+        &self,
+        is_development_value: bool,
+        key: &str,
+    ) -> Result<(), SettingsError> {
+        if !is_development_value {
+            return Ok(());
+        }
+        match self.deployment {
+            Deployment::Development => {
+                tracing::warn!(
+                    key,
+                    "running on the published development value of a secret"
+                );
+                Ok(())
+            }
+            Deployment::Production => Err(SettingsError::invalid(
+                key,
+                "is still the published development value; production needs its own",
+            )),
+        }
     }
 }
 
@@ -117,6 +160,52 @@ mod tests {
                 error.as_deref(),
                 Some("invalid configuration: server.http_port: must differ from server.grpc_port")
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn in_production_a_development_secret_stops_the_start_and_in_development_it_does_not() {
+        figment::Jail::expect_with(|jail| {
+            let config: ServiceConfig = settings::load("payroll").map_err(|e| e.to_string())?;
+            assert_eq!(config.base.deployment, Deployment::Development);
+            assert!(
+                config
+                    .base
+                    .refuse_development_secret(true, "PAYROLL__SIGNING__KEY")
+                    .is_ok()
+            );
+
+            jail.set_env("PAYROLL__DEPLOYMENT", "production");
+            let config: ServiceConfig = settings::load("payroll").map_err(|e| e.to_string())?;
+            assert_eq!(config.base.deployment, Deployment::Production);
+            let refused = config
+                .base
+                .refuse_development_secret(true, "PAYROLL__SIGNING__KEY")
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                refused,
+                Err(
+                    "invalid configuration: PAYROLL__SIGNING__KEY: is still the published \
+                     development value; production needs its own"
+                        .to_owned()
+                )
+            );
+            assert!(
+                config
+                    .base
+                    .refuse_development_secret(false, "PAYROLL__SIGNING__KEY")
+                    .is_ok()
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_deployment_is_refused_at_start() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PAYROLL__DEPLOYMENT", "prod");
+            assert!(settings::load::<ServiceConfig>("payroll").is_err());
             Ok(())
         });
     }

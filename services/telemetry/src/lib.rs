@@ -9,6 +9,7 @@ mod propagation;
 use std::sync::OnceLock;
 
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::{
@@ -38,6 +39,10 @@ pub struct TelemetrySettings {
     pub format: LogFormat,
     /// An `EnvFilter` directive; `RUST_LOG` wins when it is set.
     pub filter: String,
+    /// Where spans go over OTLP/gRPC, e.g. `http://collector:4317`; when unset, the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variables decide,
+    /// and without them nothing is exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for TelemetrySettings {
@@ -45,6 +50,7 @@ impl Default for TelemetrySettings {
         Self {
             format: LogFormat::Text,
             filter: "info,sqlx=warn,rdkafka=warn,h2=warn,tower=warn,hyper=warn".into(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -81,12 +87,13 @@ impl Telemetry {
 /// Installs the global subscriber and trace-context propagator for `service`.
 ///
 /// Spans always get real OpenTelemetry ids, so trace context propagates even when nothing is
-/// exported; export starts when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (OTLP over gRPC).
+/// exported; export starts when `settings.otlp_endpoint` or `OTEL_EXPORTER_OTLP_ENDPOINT` is
+/// set (OTLP over gRPC).
 pub fn init(
     service: &'static str,
     settings: &TelemetrySettings,
 ) -> Result<Telemetry, TelemetryError> {
-    let provider = tracer_provider(service)?;
+    let provider = tracer_provider(service, settings.otlp_endpoint.as_deref())?;
     let filter = match std::env::var("RUST_LOG") {
         Ok(directive) => EnvFilter::try_new(directive)?,
         Err(_) => EnvFilter::try_new(&settings.filter)?,
@@ -139,16 +146,23 @@ pub fn init_for_tests() {
     });
 }
 
-fn tracer_provider(service: &'static str) -> Result<SdkTracerProvider, TelemetryError> {
+fn tracer_provider(
+    service: &'static str,
+    endpoint: Option<&str>,
+) -> Result<SdkTracerProvider, TelemetryError> {
     let resource = Resource::builder().with_service_name(service).build();
     let builder = SdkTracerProvider::builder().with_resource(resource);
-    let exporting = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
-        || std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
-    if !exporting {
-        return Ok(builder.build());
-    }
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .build()?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+    let exporter = match endpoint {
+        Some(endpoint) => exporter.with_endpoint(endpoint).build()?,
+        None => {
+            let exporting = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+                || std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
+            if !exporting {
+                return Ok(builder.build());
+            }
+            exporter.build()?
+        }
+    };
     Ok(builder.with_batch_exporter(exporter).build())
 }

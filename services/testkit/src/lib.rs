@@ -240,3 +240,15 @@ pub fn key_of(message: &OwnedMessage) -> Option<String> {
         .key()
         .map(|key| String::from_utf8_lossy(key).into_owned())
 }
+
+/// The Prometheus text a service serves on `http` (its HTTP address), for asserting metrics.
+pub async fn scrape_metrics(http: std::net::SocketAddr) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(http).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n")
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response)
+}

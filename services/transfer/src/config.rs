@@ -8,7 +8,7 @@ use settings::{Secret, SettingsError, Validate};
 
 use crate::domain::bank::BankId;
 use crate::domain::list::TrustedKeys;
-use crate::vault::Vault;
+use vault::Vault;
 
 /// Everything transfer reads at start; see the README for every key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -97,6 +97,9 @@ pub struct RetrySettings {
     pub max_attempts: u16,
     /// How often due retries and overdue lists are looked for, in milliseconds.
     pub poll_interval_ms: u64,
+    /// Seconds an attempt may wait for its bank's final status (ACCC or RJCT) before it is
+    /// flagged overdue and alerted on.
+    pub answer_deadline_secs: u64,
 }
 
 impl Default for RetrySettings {
@@ -106,6 +109,7 @@ impl Default for RetrySettings {
             max_delay_secs: 3_600,
             max_attempts: 5,
             poll_interval_ms: 1_000,
+            answer_deadline_secs: 86_400,
         }
     }
 }
@@ -127,7 +131,7 @@ impl Validate for Config {
         self.base.validate()?;
         TrustedKeys::from_hex(&self.lists.trusted_keys)
             .map_err(|error| SettingsError::invalid("lists.trusted_keys", error.to_string()))?;
-        Vault::from_hex(self.vault.key.expose())
+        Vault::from_hex(self.vault.key.expose(), crate::VAULT_PURPOSE)
             .map_err(|error| SettingsError::invalid("vault.key", error.to_string()))?;
         BankId::parse(&self.debtor.bank_id)
             .map_err(|error| SettingsError::invalid("debtor.bank_id", error.to_string()))?;
@@ -141,6 +145,12 @@ impl Validate for Config {
             return Err(SettingsError::invalid(
                 "retry.max_attempts",
                 "must be between 1 and 999",
+            ));
+        }
+        if self.retry.answer_deadline_secs == 0 {
+            return Err(SettingsError::invalid(
+                "retry.answer_deadline_secs",
+                "must be at least 1",
             ));
         }
         if self.retry.poll_interval_ms == 0 {

@@ -2,6 +2,7 @@
 //! results (applied once) and the decisions' activations and terminations (kept so that no
 //! retry or resend pays a cancelled month).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
@@ -13,12 +14,13 @@ use contracts::topics;
 use contracts::{eligibility::v1::DecisionEvent, payroll::v1::PaymentListChunk};
 use messaging::{Handler, HandlerError, Inbound, decode};
 use sqlx::PgConnection;
+use tracing::Instrument;
 
 use crate::domain::end_to_end::EndToEndId;
 use crate::domain::list::{self, Refusal, RefusalReason};
-use crate::domain::result::BankStatus;
+use crate::domain::result::{BankStatus, PaymentState, ResultEffect, classify};
 use crate::policy::Policy;
-use crate::results::{self, ResultError};
+use crate::results::{self, ResultError, Tally};
 use crate::store::{self, ChunkProgress, StoreError};
 
 /// The topics transfer consumes, as one consumer group.
@@ -57,15 +59,115 @@ impl Handler for Events {
         tx: &mut PgConnection,
         message: &Inbound<'_>,
     ) -> Result<(), HandlerError> {
-        match message.topic {
-            topics::PAYMENT_LISTS => self.on_chunk(tx, decode(message)?).await,
-            topics::BANK_RESULTS => self.on_result(tx, decode(message)?).await,
-            topics::DECISIONS => self.on_decision(tx, decode(message)?).await,
-            other => Err(HandlerError::Permanent(format!(
-                "transfer does not consume {other}"
-            ))),
-        }
+        let mut tally = Tally::default();
+        self.apply(tx, &mut tally, message).await?;
+        tally.settle();
+        Ok(())
     }
+
+    /// Settles the bank results of the common case (a final status, not a retry, for an
+    /// attempt in flight at that bank) a run at a time, in two statements per run; every
+    /// other message takes `handle`, in its place in the batch.
+    async fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        messages: &[&Inbound<'_>],
+    ) -> Result<(), HandlerError> {
+        // Counted only once the whole batch went through: a batch that fails is applied again
+        // message by message.
+        let mut tally = Tally::default();
+        let mut run: Vec<Settle<'_, '_>> = Vec::new();
+        let mut in_run: HashSet<String> = HashSet::new();
+        for message in messages {
+            match common_case(message) {
+                Some(settle) => {
+                    // A second status for one attempt must see the first one's effect.
+                    if !in_run.insert(settle.end_to_end_id.as_str().to_owned()) {
+                        self.settle_run(tx, &mut tally, std::mem::take(&mut run))
+                            .await?;
+                        in_run.clear();
+                        in_run.insert(settle.end_to_end_id.as_str().to_owned());
+                    }
+                    run.push(settle);
+                }
+                None => {
+                    self.settle_run(tx, &mut tally, std::mem::take(&mut run))
+                        .await?;
+                    in_run.clear();
+                    self.apply(&mut *tx, &mut tally, message)
+                        .instrument(message.span.clone())
+                        .await?;
+                }
+            }
+        }
+        self.settle_run(tx, &mut tally, run).await?;
+        tally.settle();
+        Ok(())
+    }
+}
+
+/// A bank result of the common case, ready to settle with others.
+struct Settle<'b, 'm> {
+    message: &'b Inbound<'m>,
+    end_to_end_id: EndToEndId,
+    bank_id: String,
+    effect: ResultEffect,
+    state: PaymentState,
+    reason_code: String,
+}
+
+/// The message as a common-case result, or `None` when it is anything else (another topic,
+/// malformed, not final, a retry), which the one-message path handles or refuses.
+fn common_case<'b, 'm>(message: &'b Inbound<'m>) -> Option<Settle<'b, 'm>> {
+    if message.topic != topics::BANK_RESULTS {
+        return None;
+    }
+    let result: BankResult = decode(message).ok()?;
+    let (end_to_end_id, status) = bank_status(&result).ok()?;
+    let effect = classify(status, &result.reason_code);
+    let state = effect.state()?;
+    if effect == ResultEffect::Retry {
+        return None;
+    }
+    Some(Settle {
+        message,
+        end_to_end_id,
+        bank_id: result.bank_id,
+        effect,
+        state,
+        reason_code: result.reason_code,
+    })
+}
+
+/// The attempt a bank result names and the status it reports.
+fn bank_status(result: &BankResult) -> Result<(EndToEndId, BankStatus), HandlerError> {
+    let end_to_end_id = EndToEndId::parse(&result.end_to_end_id)
+        .map_err(|error| HandlerError::Permanent(format!("bank result: {error}")))?;
+    let status = match TransactionStatus::try_from(result.status) {
+        Ok(TransactionStatus::Accc) => BankStatus::Credited,
+        Ok(TransactionStatus::Rjct) => BankStatus::Rejected,
+        Ok(
+            TransactionStatus::Accp
+            | TransactionStatus::Acsp
+            | TransactionStatus::Acsc
+            | TransactionStatus::Pdng,
+        ) => BankStatus::Pending,
+        Ok(TransactionStatus::Unspecified) | Err(_) => {
+            return Err(HandlerError::Permanent(format!(
+                "bank result for {end_to_end_id} has no status"
+            )));
+        }
+    };
+    Ok((end_to_end_id, status))
+}
+
+/// The W3C `traceparent` of `span`, empty when it has none.
+fn traceparent_of(span: &tracing::Span) -> String {
+    telemetry::headers_for_span(span)
+        .into_iter()
+        .find(|(key, _)| key == "traceparent")
+        .map(|(_, value)| value)
+        .unwrap_or_default()
 }
 
 /// Logs, counts and stores a refused list: the alert an operator acts on.
@@ -81,9 +183,27 @@ pub(crate) fn alert_refused(list_id: &str, refusal: &Refusal) {
 }
 
 impl Events {
+    /// Applies one message; the counters it moves are owed in `tally`.
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        tally: &mut Tally,
+        message: &Inbound<'_>,
+    ) -> Result<(), HandlerError> {
+        match message.topic {
+            topics::PAYMENT_LISTS => self.on_chunk(tx, tally, decode(message)?).await,
+            topics::BANK_RESULTS => self.on_result(tx, tally, decode(message)?).await,
+            topics::DECISIONS => self.on_decision(tx, decode(message)?).await,
+            other => Err(HandlerError::Permanent(format!(
+                "transfer does not consume {other}"
+            ))),
+        }
+    }
+
     async fn on_chunk(
         &self,
         tx: &mut PgConnection,
+        tally: &mut Tally,
         chunk: PaymentListChunk,
     ) -> Result<(), HandlerError> {
         if chunk.list_id.is_empty()
@@ -122,8 +242,16 @@ impl Events {
                             .unwrap_or(self.policy.clock.today());
                         let accepted =
                             store::accept_list(tx, &self.policy, &verified, now, month).await?;
-                        metrics::counter!("transfer_instructions_sent_total")
-                            .increment(accepted.sent as u64);
+                        let sent_by_bank = accepted.sent_by_bank.clone();
+                        tally.owe(move || {
+                            for (bank, sent) in sent_by_bank {
+                                metrics::counter!(
+                                    "transfer_instructions_sent_total",
+                                    "bank" => bank,
+                                )
+                                .increment(sent);
+                            }
+                        });
                         if accepted.already_paid > 0 {
                             metrics::counter!("transfer_lines_already_paid_total")
                                 .increment(accepted.already_paid as u64);
@@ -181,7 +309,10 @@ impl Events {
             // Suspensions reach transfer as missing list lines; destination changes as
             // confirmed corrections.
             Some(
-                Change::MonthSuspended(_) | Change::Resumed(_) | Change::BankDestinationChanged(_),
+                Change::MonthSuspended(_)
+                | Change::Resumed(_)
+                | Change::BankDestinationChanged(_)
+                | Change::Completed(_),
             )
             | None => {}
         }
@@ -191,27 +322,13 @@ impl Events {
     async fn on_result(
         &self,
         tx: &mut PgConnection,
+        tally: &mut Tally,
         result: BankResult,
     ) -> Result<(), HandlerError> {
-        let end_to_end_id = EndToEndId::parse(&result.end_to_end_id)
-            .map_err(|error| HandlerError::Permanent(format!("bank result: {error}")))?;
-        let status = match TransactionStatus::try_from(result.status) {
-            Ok(TransactionStatus::Accc) => BankStatus::Credited,
-            Ok(TransactionStatus::Rjct) => BankStatus::Rejected,
-            Ok(
-                TransactionStatus::Accp
-                | TransactionStatus::Acsp
-                | TransactionStatus::Acsc
-                | TransactionStatus::Pdng,
-            ) => BankStatus::Pending,
-            Ok(TransactionStatus::Unspecified) | Err(_) => {
-                return Err(HandlerError::Permanent(format!(
-                    "bank result for {end_to_end_id} has no status"
-                )));
-            }
-        };
+        let (end_to_end_id, status) = bank_status(&result)?;
         match results::apply(
             tx,
+            tally,
             &self.policy,
             &end_to_end_id,
             &result.bank_id,
@@ -223,6 +340,62 @@ impl Events {
             Ok(_) => {}
             Err(ResultError::Store(error)) => return Err(error.into()),
             Err(error) => return Err(HandlerError::Permanent(error.to_string())),
+        }
+        Ok(())
+    }
+
+    /// Settles `run` in one statement, announces each outcome in its result's trace in
+    /// another, then takes the results that found no attempt in flight through `handle`.
+    async fn settle_run(
+        &self,
+        tx: &mut PgConnection,
+        tally: &mut Tally,
+        run: Vec<Settle<'_, '_>>,
+    ) -> Result<(), HandlerError> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        let now = self.policy.clock.now();
+        let statuses: Vec<store::FinalStatus<'_>> = run
+            .iter()
+            .map(|settle| store::FinalStatus {
+                end_to_end_id: &settle.end_to_end_id,
+                bank_id: &settle.bank_id,
+                state: settle.state,
+                reason_code: &settle.reason_code,
+            })
+            .collect();
+        let settled = store::settle_all_in_flight(tx, &statuses, now).await?;
+        let mut events = Vec::with_capacity(run.len());
+        let mut exceptions = Vec::new();
+        for (settle, attempt) in run.iter().zip(settled) {
+            let Some(attempt) = attempt else {
+                // Unknown, another bank's, repeated or late: rare, and the general path
+                // knows what each means.
+                exceptions.push(settle.message);
+                continue;
+            };
+            settle.message.span.in_scope(|| {
+                results::announce(
+                    tally,
+                    &attempt,
+                    settle.effect,
+                    settle.state,
+                    &settle.reason_code,
+                );
+            });
+            events.push(
+                store::outcome_event(&attempt, settle.state, &settle.reason_code, now)
+                    .continuing(&traceparent_of(&settle.message.span)),
+            );
+        }
+        messaging::enqueue_all(tx, &events)
+            .await
+            .map_err(StoreError::from)?;
+        for message in exceptions {
+            self.apply(&mut *tx, tally, message)
+                .instrument(message.span.clone())
+                .await?;
         }
         Ok(())
     }

@@ -32,8 +32,9 @@ use uuid::Uuid;
 use crate::domain::bank::{BankError, BankId, Destination, DestinationKind};
 use crate::domain::end_to_end::EndToEndId;
 use crate::domain::list::RefusalReason;
+use crate::domain::result::BankStatus;
 use crate::iso20022::{self, CreditTransfer, PaymentInitiation};
-use crate::policy::{Policy, timestamp, wire_kind};
+use crate::policy::{Policy, timestamp, wire_kind, wire_refusal};
 use crate::results::{self, Applied, ResultError};
 use crate::store::{self, StoreError};
 
@@ -62,6 +63,11 @@ impl From<StoreError> for ApiError {
 
 /// The officer's id, when a social-security officer acts.
 fn social_security_officer(officer: Option<&Officer>, field: &str) -> Result<String, ApiError> {
+    officer_for(officer, field, "correct bank accounts")
+}
+
+/// The officer's id, when a social-security officer may do `action`.
+fn officer_for(officer: Option<&Officer>, field: &str, action: &str) -> Result<String, ApiError> {
     let officer = officer.ok_or_else(|| ApiError::invalid(field, "is required"))?;
     if officer.officer_id.trim().is_empty() {
         return Err(ApiError::invalid(
@@ -70,9 +76,9 @@ fn social_security_officer(officer: Option<&Officer>, field: &str) -> Result<Str
         ));
     }
     if officer.agency != Agency::SocialSecurity as i32 {
-        return Err(ApiError::PermissionDenied(
-            "only social-security officers correct bank accounts".into(),
-        ));
+        return Err(ApiError::PermissionDenied(format!(
+            "only social-security officers {action}"
+        )));
     }
     Ok(officer.officer_id.clone())
 }
@@ -141,16 +147,7 @@ fn month_filter(month: Option<&YearMonth>) -> Result<Option<NaiveDate>, ApiError
 }
 
 fn wire_reason(stored: &str) -> WireReason {
-    match RefusalReason::from_stored(stored) {
-        Some(RefusalReason::Incomplete) => WireReason::Incomplete,
-        Some(RefusalReason::InconsistentChunks) => WireReason::InconsistentChunks,
-        Some(RefusalReason::TotalsMismatch) => WireReason::TotalsMismatch,
-        Some(RefusalReason::HashMismatch) => WireReason::HashMismatch,
-        Some(RefusalReason::UntrustedKey) => WireReason::UntrustedKey,
-        Some(RefusalReason::BadSignature) => WireReason::BadSignature,
-        Some(RefusalReason::InvalidLine) => WireReason::InvalidLine,
-        None => WireReason::Unspecified,
-    }
+    RefusalReason::from_stored(stored).map_or(WireReason::Unspecified, wire_refusal)
 }
 
 #[tonic::async_trait]
@@ -232,6 +229,9 @@ impl TransferService for Api {
         )
         .await
         .map_err(ApiError::from)?;
+        store::announce_correction(&mut tx, id, &correction, &officer_id, &resent, now)
+            .await
+            .map_err(ApiError::from)?;
         tx.commit().await.map_err(ApiError::from)?;
         tracing::info!(correction_id = %id, resent = resent.len(), "account correction confirmed");
         Ok(Response::new(ConfirmAccountCorrectionResponse {
@@ -467,6 +467,11 @@ impl TransferService for Api {
         if request.list_id.is_empty() {
             return Err(ApiError::invalid("list_id", "is required").into());
         }
+        let officer_id = officer_for(
+            request.officer.as_ref(),
+            "officer",
+            "take payment files out",
+        )?;
         let rows = store::batch(&self.pool, &request.list_id, bank.as_str())
             .await
             .map_err(ApiError::from)?;
@@ -513,7 +518,25 @@ impl TransferService for Api {
             number_of_transactions: batch.number_of_transactions() as u64,
             control_sum_dong: batch.control_sum(),
         };
-        tracing::info!(list_id = %request.list_id, bank_id = %bank, message_id = %summary.message_id, transactions = summary.number_of_transactions, "pain.001 written");
+        // Recorded before a byte leaves: a file no one can trace to an officer is not sent.
+        let digest = hex::encode(Sha256::digest(&xml));
+        store::record_file_export(
+            &self.pool,
+            &store::FileExport {
+                message_id: &batch.message_id,
+                payment_information_id: &batch.payment_information_id,
+                list_id: &request.list_id,
+                bank_id: bank.as_str(),
+                transactions: i64::try_from(batch.number_of_transactions()).unwrap_or(i64::MAX),
+                control_sum_dong: batch.control_sum(),
+                sha256: &digest,
+                officer_id: &officer_id,
+            },
+            now,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        tracing::info!(list_id = %request.list_id, bank_id = %bank, message_id = %summary.message_id, transactions = summary.number_of_transactions, %officer_id, "pain.001 written");
         let mut parts = vec![Ok(ExportPaymentInitiationResponse {
             part: Some(export_part::Part::Summary(summary)),
         })];
@@ -566,6 +589,7 @@ impl TransferService for Api {
             ..ImportStatusReportResponse::default()
         };
         let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
+        let mut tally = results::Tally::default();
         for entry in &report.transactions {
             let Ok(end_to_end_id) = EndToEndId::parse(&entry.original_end_to_end_id) else {
                 reply
@@ -573,12 +597,13 @@ impl TransferService for Api {
                     .push(entry.original_end_to_end_id.clone());
                 continue;
             };
-            let Some(status) = results::status_from_code(&entry.status) else {
+            let Some(status) = BankStatus::from_code(&entry.status) else {
                 reply.statuses_ignored += 1;
                 continue;
             };
             match results::apply(
                 &mut tx,
+                &mut tally,
                 &self.policy,
                 &end_to_end_id,
                 bank.as_str(),
@@ -598,6 +623,7 @@ impl TransferService for Api {
             }
         }
         tx.commit().await.map_err(ApiError::from)?;
+        tally.settle();
         tracing::info!(bank_id = %bank, original_message_id = %reply.original_message_id, read = reply.statuses_read, applied = reply.statuses_applied, "pain.002 status report imported");
         Ok(Response::new(reply))
     }

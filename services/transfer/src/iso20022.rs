@@ -104,9 +104,15 @@ fn account<W: io::Write>(writer: &mut Writer<W>, name: &str, number: &str) -> io
     close(writer, name)
 }
 
+/// `<Tag><Nm>name</Nm></Tag>`. Nm is Max140Text, at least one character: a name with no
+/// Latin letter folds to nothing and is left out rather than sent empty, which the schema
+/// refuses.
 fn party<W: io::Write>(writer: &mut Writer<W>, name: &str, party_name: &str) -> io::Result<()> {
     open(writer, name)?;
-    leaf(writer, "Nm", &truncate_ascii(&fold_ascii(party_name), 140))?;
+    let folded = truncate_ascii(&fold_ascii(party_name), 140);
+    if !folded.is_empty() {
+        leaf(writer, "Nm", &folded)?;
+    }
     close(writer, name)
 }
 
@@ -173,13 +179,12 @@ pub fn write_pain_001(batch: &PaymentInitiation) -> io::Result<Vec<u8>> {
         open(&mut writer, "Purp")?;
         leaf(&mut writer, "Cd", "BENE")?;
         close(&mut writer, "Purp")?;
-        open(&mut writer, "RmtInf")?;
-        leaf(
-            &mut writer,
-            "Ustrd",
-            &truncate_ascii(&fold_ascii(&transfer.remittance), 140),
-        )?;
-        close(&mut writer, "RmtInf")?;
+        let remittance = truncate_ascii(&fold_ascii(&transfer.remittance), 140);
+        if !remittance.is_empty() {
+            open(&mut writer, "RmtInf")?;
+            leaf(&mut writer, "Ustrd", &remittance)?;
+            close(&mut writer, "RmtInf")?;
+        }
         close(&mut writer, "CdtTrfTxInf")?;
     }
     close(&mut writer, "PmtInf")?;

@@ -9,7 +9,6 @@ pub mod iso20022;
 mod policy;
 mod results;
 mod store;
-pub mod vault;
 
 use std::sync::Arc;
 
@@ -19,6 +18,10 @@ use serving::{Infrastructure, StartupError, Workload};
 use settings::SettingsError;
 use sqlx::migrate::Migrator;
 use tonic::{server::NamedService, service::Routes};
+
+/// What transfer seals card and account numbers for; a value sealed by another service does
+/// not open here.
+pub const VAULT_PURPOSE: &[u8] = b"benefit.transfer.destination-number.v1";
 
 pub use config::{Config, DebtorSettings, ListSettings, RetrySettings, VaultSettings};
 
@@ -33,12 +36,10 @@ pub type App = serving::App;
 
 /// Connects, migrates, binds the ports and assembles the workers.
 pub async fn build(config: Config, clock: SharedClock) -> Result<App, StartupError> {
-    if config.vault.key.expose() == config::VaultSettings::default().key.expose() {
-        tracing::warn!(
-            "card and account numbers are sealed with the published development key; set \
-             TRANSFER__VAULT__KEY outside local development"
-        );
-    }
+    config.base.refuse_development_secret(
+        config.vault.key.expose() == config::VaultSettings::default().key.expose(),
+        "TRANSFER__VAULT__KEY",
+    )?;
     // `Config::validate` refuses a bad vault key at load; this catches a config built in code.
     let policy = policy::Policy::from_config(&config, clock)
         .map_err(|error| SettingsError::invalid("vault.key", error.to_string()))?;

@@ -6,17 +6,23 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clock::SharedClock;
 use contracts::bank::v1::TransferInstruction;
-use contracts::common::v1::{Date, DestinationKind as WireKind, EventMeta};
-use contracts::transfer::v1::{TransferOutcome, TransferStatus};
+use contracts::common::v1::{
+    Agency, BankDestination, Date, DestinationKind as WireKind, EventMeta, Officer,
+};
+use contracts::transfer::v1::transfer_outcome::Notice;
+use contracts::transfer::v1::{
+    BankDestinationCorrected, PaymentListRefused, RefusalReason as WireReason, TransferOutcome,
+    TransferStatus,
+};
 use uuid::Uuid;
 
 use crate::config::Config;
 use crate::domain::bank::{Destination, DestinationKind};
 use crate::domain::end_to_end::EndToEndId;
-use crate::domain::list::TrustedKeys;
+use crate::domain::list::{Refusal, RefusalReason, TrustedKeys};
 use crate::domain::result::{PaymentState, retry_delay};
 use crate::domain::text::{fold_ascii, truncate_ascii};
-use crate::vault::{Vault, VaultError};
+use vault::{Vault, VaultError};
 
 /// Version of the payload shapes transfer publishes.
 const SCHEMA_VERSION: u32 = 1;
@@ -41,6 +47,8 @@ pub struct Policy {
     pub max_attempts: u16,
     /// How often the background worker looks for due work.
     pub poll_interval: Duration,
+    /// How long an attempt may wait for its bank's final status before it is overdue.
+    pub answer_deadline: Duration,
     /// Seals card and account numbers at rest.
     pub vault: Vault,
     /// The one source of time.
@@ -59,7 +67,7 @@ impl Policy {
                 TrustedKeys::default()
             });
         Ok(Policy {
-            vault: Vault::from_hex(config.vault.key.expose())?,
+            vault: Vault::from_hex(config.vault.key.expose(), crate::VAULT_PURPOSE)?,
             trusted_keys,
             completion_timeout: Duration::from_secs(config.lists.completion_timeout_secs),
             debtor_name: truncate_ascii(&fold_ascii(&config.debtor.name), 140),
@@ -69,6 +77,7 @@ impl Policy {
             retry_cap: Duration::from_secs(config.retry.max_delay_secs),
             max_attempts: config.retry.max_attempts,
             poll_interval: Duration::from_millis(config.retry.poll_interval_ms),
+            answer_deadline: Duration::from_secs(config.retry.answer_deadline_secs),
             clock,
         })
     }
@@ -193,5 +202,82 @@ pub fn outcome(
         bank_id: bank_id.to_owned(),
         destination_kind: wire_kind(kind) as i32,
         list_id: facts.list_id.clone(),
+        notice: None,
     }
+}
+
+/// The wire reason of a refusal.
+pub fn wire_refusal(reason: RefusalReason) -> WireReason {
+    match reason {
+        RefusalReason::Incomplete => WireReason::Incomplete,
+        RefusalReason::InconsistentChunks => WireReason::InconsistentChunks,
+        RefusalReason::TotalsMismatch => WireReason::TotalsMismatch,
+        RefusalReason::HashMismatch => WireReason::HashMismatch,
+        RefusalReason::UntrustedKey => WireReason::UntrustedKey,
+        RefusalReason::BadSignature => WireReason::BadSignature,
+        RefusalReason::InvalidLine => WireReason::InvalidLine,
+    }
+}
+
+/// A notice on `transfer.outcomes.v1`: no attempt, only the envelope for `subject_id` and
+/// the notice.
+fn notice(subject_id: &str, notice: Notice, now: DateTime<Utc>) -> TransferOutcome {
+    TransferOutcome {
+        meta: Some(meta(subject_id, now)),
+        notice: Some(notice),
+        ..TransferOutcome::default()
+    }
+}
+
+/// The notice that list `list_id` was refused whole, keyed by the list id.
+pub fn list_refused(
+    list_id: &str,
+    province: &str,
+    refusal: &Refusal,
+    now: DateTime<Utc>,
+) -> TransferOutcome {
+    notice(
+        list_id,
+        Notice::ListRefused(PaymentListRefused {
+            list_id: list_id.to_owned(),
+            province: province.to_owned(),
+            reason: wire_refusal(refusal.reason).as_str_name().to_owned(),
+            detail: refusal.detail.clone(),
+        }),
+        now,
+    )
+}
+
+/// The notice that a confirmed correction moved `decision_id`'s payments to `destination`,
+/// keyed by the decision id. Carries the full number, as payment lists do, so that payroll
+/// can put it on later lists.
+pub fn destination_corrected(
+    correction_id: &str,
+    decision_id: &str,
+    destination: &Destination,
+    officers: (&str, &str),
+    resent: &[EndToEndId],
+    now: DateTime<Utc>,
+) -> TransferOutcome {
+    let officer = |officer_id: &str| Officer {
+        officer_id: officer_id.to_owned(),
+        agency: Agency::SocialSecurity as i32,
+    };
+    notice(
+        decision_id,
+        Notice::DestinationCorrected(BankDestinationCorrected {
+            correction_id: correction_id.to_owned(),
+            decision_id: decision_id.to_owned(),
+            bank_destination: Some(BankDestination {
+                bank_id: destination.bank().to_string(),
+                kind: wire_kind(destination.kind()) as i32,
+                number: destination.number().to_owned(),
+                holder_name: destination.holder_name().to_owned(),
+            }),
+            proposed_by: Some(officer(officers.0)),
+            confirmed_by: Some(officer(officers.1)),
+            resent_end_to_end_ids: resent.iter().map(ToString::to_string).collect(),
+        }),
+        now,
+    )
 }

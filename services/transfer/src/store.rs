@@ -17,7 +17,7 @@ use crate::domain::list::{Refusal, RefusalReason, VerifiedList};
 use crate::domain::result::PaymentState;
 use crate::domain::termination;
 use crate::policy::{self, AttemptFacts, Policy};
-use crate::vault::{Vault, VaultError};
+use vault::{Vault, VaultError};
 
 /// Why a stored row could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -110,23 +110,31 @@ pub async fn record_chunk(
     Ok(ChunkProgress::Complete(chunks))
 }
 
-/// Marks a list refused whole; nothing in it is paid.
+/// Marks a list refused whole; nothing in it is paid. Payroll is told on
+/// `transfer.outcomes.v1`, once: a list already decided changes nothing and announces
+/// nothing.
 pub async fn refuse_list(
     tx: &mut PgConnection,
     list_id: &str,
     refusal: &Refusal,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let province: Option<String> = sqlx::query_scalar(
         "UPDATE payment_lists SET state = 'refused', refusal_reason = $2, refusal_detail = $3, \
-         decided_at = $4 WHERE list_id = $1 AND state = 'receiving'",
+         decided_at = $4 WHERE list_id = $1 AND state = 'receiving' RETURNING province",
     )
     .bind(list_id)
     .bind(refusal.reason.as_str())
     .bind(&refusal.detail)
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
+    let Some(province) = province else {
+        return Ok(());
+    };
+    let message = policy::list_refused(list_id, &province, refusal, now);
+    let event = OutboxEvent::new(Uuid::new_v4(), topics::TRANSFER_OUTCOMES, list_id, &message);
+    enqueue(tx, &event).await?;
     Ok(())
 }
 
@@ -137,6 +145,8 @@ pub struct Accepted {
     pub sent: usize,
     /// Lines whose entitlement already had a payment; nothing new was sent for them.
     pub already_paid: usize,
+    /// Transfers sent, per bank.
+    pub sent_by_bank: Vec<(String, u64)>,
 }
 
 /// Accepts a verified list: one payment and a first attempt per line whose entitlement has
@@ -215,6 +225,7 @@ pub async fn accept_list(
     }
 
     let mut attempts = Vec::with_capacity(inserted.len());
+    let mut origins = Vec::with_capacity(inserted.len());
     for line in &list.lines {
         if !inserted.contains(&line.entitlement_id) {
             continue;
@@ -229,11 +240,21 @@ pub async fn accept_list(
             end_to_end_id: EndToEndId::derive(&line.entitlement_id, Attempt::FIRST),
         };
         attempts.push((facts, &line.destination));
+        origins.push(Origin {
+            traceparent: &line.traceparent,
+            checked_in_at: line.checked_in_at,
+        });
     }
-    send_attempts(tx, policy, &attempts, now).await?;
+    send_traced(tx, policy, &attempts, &origins, now).await?;
     let accepted = Accepted {
         sent: attempts.len(),
         already_paid: list.lines.len() - attempts.len(),
+        sent_by_bank: approvals
+            .iter()
+            .map(|(bank_id, (count, _))| {
+                ((*bank_id).to_owned(), u64::try_from(*count).unwrap_or(0))
+            })
+            .collect(),
     };
 
     sqlx::query(
@@ -269,6 +290,27 @@ pub async fn send_attempts(
     tx: &mut PgConnection,
     policy: &Policy,
     attempts: &[(AttemptFacts, &Destination)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    send_traced(tx, policy, attempts, &[], now).await
+}
+
+/// Where a first attempt comes from: the check-in that earned its line.
+struct Origin<'a> {
+    /// The check-in's W3C traceparent, which the instruction continues.
+    traceparent: &'a str,
+    /// When the check-in was scanned.
+    checked_in_at: Option<DateTime<Utc>>,
+}
+
+/// `send_attempts`, with each attempt's origin when it is known (`origins` is then as long
+/// as `attempts`): a list batches many payments, and each instruction continues its own
+/// check-in's trace rather than the list's.
+async fn send_traced(
+    tx: &mut PgConnection,
+    policy: &Policy,
+    attempts: &[(AttemptFacts, &Destination)],
+    origins: &[Origin<'_>],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if attempts.is_empty() {
@@ -322,17 +364,27 @@ pub async fn send_attempts(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    let events: Vec<OutboxEvent> = attempts
-        .iter()
-        .map(|(facts, destination)| {
-            OutboxEvent::new(
-                Uuid::new_v4(),
-                &topics::bank_transfers(destination.bank().as_str()),
-                facts.end_to_end_id.as_str(),
-                &policy::instruction(policy, facts, destination, now),
-            )
-        })
-        .collect();
+    let mut events = Vec::with_capacity(attempts.len());
+    for (index, (facts, destination)) in attempts.iter().enumerate() {
+        let mut event = OutboxEvent::new(
+            Uuid::new_v4(),
+            &topics::bank_transfers(destination.bank().as_str()),
+            facts.end_to_end_id.as_str(),
+            &policy::instruction(policy, facts, destination, now),
+        );
+        if let Some(origin) = origins.get(index) {
+            event = event.continuing(origin.traceparent);
+            if let Some(checked_in_at) = origin.checked_in_at {
+                let waited = (now - checked_in_at).to_std().unwrap_or_default();
+                metrics::histogram!(
+                    "checkin_to_instruction_seconds",
+                    "bank" => destination.bank().as_str().to_owned()
+                )
+                .record(waited.as_secs_f64());
+            }
+        }
+        events.push(event);
+    }
     enqueue_all(tx, &events).await?;
     Ok(())
 }
@@ -383,14 +435,20 @@ pub async fn lock_attempt(
     .bind(end_to_end_id.as_str())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
+    row.map(|row| locked_attempt(row, end_to_end_id))
+        .transpose()
+}
+
+/// An attempt row as the locked attempt it describes.
+fn locked_attempt(
+    row: AttemptRow,
+    end_to_end_id: &EndToEndId,
+) -> Result<LockedAttempt, StoreError> {
     let kind = DestinationKind::from_stored(&row.destination_kind)
         .ok_or_else(|| StoreError::Corrupt("destination kind".into()))?;
     let attempt = Attempt::new(i64::from(row.attempt))
         .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-    Ok(Some(LockedAttempt {
+    Ok(LockedAttempt {
         facts: AttemptFacts {
             entitlement_id: row.entitlement_id,
             decision_id: row.decision_id,
@@ -403,7 +461,7 @@ pub async fn lock_attempt(
         bank_id: row.bank_id,
         kind,
         state: row.state,
-    }))
+    })
 }
 
 /// Moves an attempt in flight and its payment to `state`, and enqueues the outcome.
@@ -437,6 +495,29 @@ pub async fn settle_attempt(
     .bind(i32::from(facts.attempt))
     .execute(&mut *tx)
     .await?;
+    enqueue_outcome(tx, attempt, state, reason_code, now).await
+}
+
+/// Enqueues the outcome of `attempt` reaching `state` on `transfer.outcomes.v1`.
+pub async fn enqueue_outcome(
+    tx: &mut PgConnection,
+    attempt: &LockedAttempt,
+    state: PaymentState,
+    reason_code: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    enqueue(tx, &outcome_event(attempt, state, reason_code, now)).await?;
+    Ok(())
+}
+
+/// The event announcing that `attempt` reached `state`, on `transfer.outcomes.v1`.
+pub fn outcome_event(
+    attempt: &LockedAttempt,
+    state: PaymentState,
+    reason_code: &str,
+    now: DateTime<Utc>,
+) -> OutboxEvent {
+    let facts = &attempt.facts;
     let message = policy::outcome(
         facts,
         state,
@@ -445,14 +526,136 @@ pub async fn settle_attempt(
         attempt.kind,
         now,
     );
-    let event = OutboxEvent::new(
+    OutboxEvent::new(
         Uuid::new_v4(),
         topics::TRANSFER_OUTCOMES,
         &facts.entitlement_id,
         &message,
-    );
-    enqueue(tx, &event).await?;
-    Ok(())
+    )
+}
+
+/// A final status (never a retry) for one attempt, as [`settle_all_in_flight`] takes it.
+#[derive(Debug)]
+pub struct FinalStatus<'a> {
+    /// The attempt.
+    pub end_to_end_id: &'a EndToEndId,
+    /// The bank that answered.
+    pub bank_id: &'a str,
+    /// The state the payment reaches.
+    pub state: PaymentState,
+    /// The bank's reason code.
+    pub reason_code: &'a str,
+}
+
+/// [`settle_in_flight`] for many attempts in one statement; the end-to-end ids must differ.
+/// Returns, per status, the attempt as it was, or `None` when it is unknown, another bank's
+/// or no longer in flight.
+pub async fn settle_all_in_flight(
+    tx: &mut PgConnection,
+    statuses: &[FinalStatus<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<Option<LockedAttempt>>, StoreError> {
+    if statuses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = statuses.iter().map(|s| s.end_to_end_id.as_str()).collect();
+    let banks: Vec<&str> = statuses.iter().map(|s| s.bank_id).collect();
+    let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();
+    let reasons: Vec<&str> = statuses.iter().map(|s| s.reason_code).collect();
+    // As `settle_in_flight`, row for row; the payment is matched on its current attempt.
+    let rows: Vec<SettledRow> = sqlx::query_as(
+        "WITH status AS ( \
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
+                 AS s (end_to_end_id, bank_id, state, reason_code)), \
+         attempt AS ( \
+             UPDATE transfers t SET state = s.state, reason_code = s.reason_code, updated_at = $5 \
+             FROM status s \
+             WHERE t.end_to_end_id = s.end_to_end_id AND t.state = 'in_flight' \
+               AND t.bank_id = s.bank_id \
+             RETURNING t.end_to_end_id, t.entitlement_id, t.attempt, t.bank_id, \
+                       t.destination_kind, t.amount_dong, s.state AS new_state, \
+                       s.reason_code AS new_reason), \
+         payment AS ( \
+             UPDATE payments p SET state = a.new_state, reason_code = a.new_reason, \
+                    retry_at = NULL, updated_at = $5 \
+             FROM attempt a \
+             WHERE p.entitlement_id = a.entitlement_id AND p.current_attempt = a.attempt), \
+         history AS ( \
+             INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
+             SELECT end_to_end_id, new_state, new_reason, $5 FROM attempt) \
+         SELECT a.end_to_end_id, a.entitlement_id, a.attempt, a.bank_id, a.destination_kind, \
+                a.amount_dong, 'in_flight' AS state, p.decision_id, p.benefit_month, p.list_id \
+         FROM attempt a JOIN payments p USING (entitlement_id)",
+    )
+    .bind(&ids)
+    .bind(&banks)
+    .bind(&states)
+    .bind(&reasons)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut settled: std::collections::HashMap<String, AttemptRow> = rows
+        .into_iter()
+        .map(|row| (row.end_to_end_id, row.attempt))
+        .collect();
+    statuses
+        .iter()
+        .map(|status| {
+            settled
+                .remove(status.end_to_end_id.as_str())
+                .map(|row| locked_attempt(row, status.end_to_end_id))
+                .transpose()
+        })
+        .collect()
+}
+
+/// An attempt row with the end-to-end id it belongs to.
+#[derive(sqlx::FromRow)]
+struct SettledRow {
+    end_to_end_id: String,
+    #[sqlx(flatten)]
+    attempt: AttemptRow,
+}
+
+/// Moves the attempt `end_to_end_id`, if it is in flight at `bank_id`, and its payment to
+/// the final `state` (never a retry), with the history row, in one statement; returns the
+/// attempt as it was, or `None` when it is unknown, another bank's or no longer in flight.
+pub async fn settle_in_flight(
+    tx: &mut PgConnection,
+    end_to_end_id: &EndToEndId,
+    bank_id: &str,
+    state: PaymentState,
+    reason_code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<LockedAttempt>, StoreError> {
+    // Results arrive by the million in a month: one round trip for the common case. The
+    // payment is matched on its current attempt, as in `settle_attempt`; the facts come from
+    // the statement's snapshot, taken before its updates.
+    let row: Option<AttemptRow> = sqlx::query_as(
+        "WITH attempt AS ( \
+             UPDATE transfers SET state = $2, reason_code = $3, updated_at = $4 \
+             WHERE end_to_end_id = $1 AND state = 'in_flight' AND bank_id = $5 \
+             RETURNING entitlement_id, attempt, bank_id, destination_kind, amount_dong), \
+         payment AS ( \
+             UPDATE payments p SET state = $2, reason_code = $3, retry_at = NULL, updated_at = $4 \
+             FROM attempt a \
+             WHERE p.entitlement_id = a.entitlement_id AND p.current_attempt = a.attempt), \
+         history AS ( \
+             INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
+             SELECT $1, $2, $3, $4 FROM attempt) \
+         SELECT a.entitlement_id, a.attempt, a.bank_id, a.destination_kind, a.amount_dong, \
+                'in_flight' AS state, p.decision_id, p.benefit_month, p.list_id \
+         FROM attempt a JOIN payments p USING (entitlement_id)",
+    )
+    .bind(end_to_end_id.as_str())
+    .bind(state.as_str())
+    .bind(reason_code)
+    .bind(now)
+    .bind(bank_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    row.map(|row| locked_attempt(row, end_to_end_id))
+        .transpose()
 }
 
 #[derive(sqlx::FromRow)]
@@ -704,6 +907,42 @@ pub async fn refuse_overdue_lists(
     }
     tx.commit().await?;
     Ok(refused)
+}
+
+/// Flags up to `limit` attempts sent `deadline` or longer ago that have no final status yet,
+/// each once; returns the bank of each attempt flagged.
+pub async fn flag_overdue_attempts(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    deadline: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let cutoff = now - chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX);
+    let banks = sqlx::query_scalar(
+        "WITH due AS ( \
+             SELECT end_to_end_id FROM transfers \
+             WHERE state = 'in_flight' AND overdue_at IS NULL AND created_at <= $1 \
+             ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         UPDATE transfers t SET overdue_at = $2 FROM due \
+         WHERE t.end_to_end_id = due.end_to_end_id RETURNING t.bank_id",
+    )
+    .bind(cutoff)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(banks)
+}
+
+/// Attempts still in flight past their answer deadline, per bank.
+pub async fn overdue_attempts(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = sqlx::query_as(
+        "SELECT bank_id, count(*) FROM transfers \
+         WHERE state = 'in_flight' AND overdue_at IS NOT NULL GROUP BY bank_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
 }
 
 /// A correction as proposed.
@@ -1020,4 +1259,78 @@ pub async fn batch(
     .fetch_all(pool)
     .await?;
     Ok(rows)
+}
+
+/// Tells payroll, on `transfer.outcomes.v1`, that a confirmed correction moved a decision's
+/// payments to a new destination; in the confirming transaction.
+pub async fn announce_correction(
+    tx: &mut PgConnection,
+    correction_id: Uuid,
+    correction: &ProposedCorrection,
+    confirmed_by: &str,
+    resent: &[EndToEndId],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let message = policy::destination_corrected(
+        &correction_id.to_string(),
+        &correction.decision_id,
+        &correction.destination,
+        (&correction.proposed_by, confirmed_by),
+        resent,
+        now,
+    );
+    let event = OutboxEvent::new(
+        Uuid::new_v4(),
+        topics::TRANSFER_OUTCOMES,
+        &correction.decision_id,
+        &message,
+    );
+    enqueue(tx, &event).await?;
+    Ok(())
+}
+
+/// One pain.001 file taken out, for the audit trail.
+#[derive(Debug)]
+pub struct FileExport<'a> {
+    /// MsgId.
+    pub message_id: &'a str,
+    /// PmtInfId.
+    pub payment_information_id: &'a str,
+    /// The list whose batch it is.
+    pub list_id: &'a str,
+    /// The bank it is for.
+    pub bank_id: &'a str,
+    /// NbOfTxs.
+    pub transactions: i64,
+    /// CtrlSum, in đồng.
+    pub control_sum_dong: i64,
+    /// SHA-256 of the XML, hex: proves later which bytes left.
+    pub sha256: &'a str,
+    /// The officer who took it out.
+    pub officer_id: &'a str,
+}
+
+/// Records who took which pain.001 file out, and when.
+pub async fn record_file_export(
+    pool: &PgPool,
+    export: &FileExport<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO payment_file_exports (message_id, payment_information_id, list_id, bank_id, \
+         transactions, control_sum_dong, sha256, officer_id, exported_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(export.message_id)
+    .bind(export.payment_information_id)
+    .bind(export.list_id)
+    .bind(export.bank_id)
+    .bind(export.transactions)
+    .bind(export.control_sum_dong)
+    .bind(export.sha256)
+    .bind(export.officer_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -10,6 +10,7 @@ use contracts::transfer::v1::{
     export_payment_initiation_response::Part as ExportPart,
     import_status_report_request::Part as ImportPart,
 };
+use sha2::{Digest, Sha256};
 use support::{BANK_A, Rig, WAIT, line, start, unique};
 
 fn pain_002(original_message_id: &str, statuses: &[(&str, &str, &str)]) -> String {
@@ -34,6 +35,13 @@ fn pain_002(original_message_id: &str, statuses: &[(&str, &str, &str)]) -> Strin
 <OrgnlPmtInfAndSts><OrgnlPmtInfId>P1</OrgnlPmtInfId>{transactions}</OrgnlPmtInfAndSts>
 </CstmrPmtStsRpt></Document>"#
     )
+}
+
+fn officer(id: &str) -> Option<Officer> {
+    Some(Officer {
+        officer_id: id.into(),
+        agency: Agency::SocialSecurity as i32,
+    })
 }
 
 async fn import(rig: &Rig, xml: &str) -> anyhow::Result<ImportStatusReportResponse> {
@@ -98,6 +106,7 @@ async fn a_batch_goes_out_as_pain_001_and_the_bank_s_pain_002_applies_once() -> 
         .export_payment_initiation(ExportPaymentInitiationRequest {
             bank_id: BANK_A.into(),
             list_id: list_id.clone(),
+            officer: officer("exporter"),
         })
         .await?
         .into_inner();
@@ -112,6 +121,7 @@ async fn a_batch_goes_out_as_pain_001_and_the_bank_s_pain_002_applies_once() -> 
     }
     let summary = summary.expect("the summary comes first");
     let xml = String::from_utf8(xml)?;
+    support::schema_valid(support::PAIN_001_XSD, &xml)?;
     assert_eq!(summary.number_of_transactions, 2);
     assert_eq!(summary.control_sum_dong, 10_500_000);
     assert!(summary.message_id.len() <= 35);
@@ -120,6 +130,26 @@ async fn a_batch_goes_out_as_pain_001_and_the_bank_s_pain_002_applies_once() -> 
     assert!(xml.contains(&format!("<EndToEndId>{paid_id}</EndToEndId>")));
     assert!(xml.contains(&format!("<EndToEndId>{parked_id}</EndToEndId>")));
     assert!(xml.contains("<Nm>NGUYEN THI DAO</Nm>"));
+    let (officer_id, list, bank, count, sum, digest): (String, String, String, i64, i64, String) =
+        sqlx::query_as(
+            "SELECT officer_id, list_id, bank_id, transactions, control_sum_dong, sha256 \
+             FROM payment_file_exports WHERE message_id = $1",
+        )
+        .bind(&summary.message_id)
+        .fetch_one(&rig.pool)
+        .await?;
+    assert_eq!(
+        (
+            officer_id.as_str(),
+            list.as_str(),
+            bank.as_str(),
+            count,
+            sum
+        ),
+        ("exporter", list_id.as_str(), BANK_A, 2, 10_500_000),
+        "who took which file out is recorded"
+    );
+    assert_eq!(digest, hex::encode(Sha256::digest(xml.as_bytes())));
 
     let report = pain_002(
         &summary.message_id,
@@ -129,6 +159,7 @@ async fn a_batch_goes_out_as_pain_001_and_the_bank_s_pain_002_applies_once() -> 
             ("UBUNKNOWN-001", "ACCC", ""),
         ],
     );
+    support::schema_valid(support::PAIN_002_XSD, &report)?;
     let applied = import(&rig, &report).await?;
     assert_eq!(applied.original_message_id, summary.message_id);
     assert_eq!(applied.statuses_read, 3);
@@ -196,6 +227,7 @@ async fn a_pain_001_answered_by_the_bank_simulator_pays_every_line() -> anyhow::
         .export_payment_initiation(ExportPaymentInitiationRequest {
             bank_id: BANK_A.into(),
             list_id,
+            officer: officer("exporter"),
         })
         .await?
         .into_inner();
@@ -221,5 +253,47 @@ async fn a_pain_001_answered_by_the_bank_simulator_pays_every_line() -> anyhow::
             Some("paid")
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_payment_file_goes_out_only_to_a_named_social_security_officer() -> anyhow::Result<()> {
+    let rig = start().await?;
+    let list_id = unique("list");
+    rig.publish_list(&rig.signed_list(&list_id, vec![line(&unique("e"), BANK_A, 1_000_000)], 1))
+        .await?;
+    rig.instructions(BANK_A, 1, WAIT).await?;
+    let request = |officer: Option<Officer>| ExportPaymentInitiationRequest {
+        bank_id: BANK_A.into(),
+        list_id: list_id.clone(),
+        officer,
+    };
+    let mut client = rig.client().await?;
+
+    let nobody = client.export_payment_initiation(request(None)).await;
+    let blank = client
+        .export_payment_initiation(request(officer("  ")))
+        .await;
+    let outsider = client
+        .export_payment_initiation(request(Some(Officer {
+            officer_id: "labour-7".into(),
+            agency: Agency::LabourDepartment as i32,
+        })))
+        .await;
+
+    let status = nobody.expect_err("refused without an officer");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("officer"), "{}", status.message());
+    let status = blank.expect_err("refused with a blank officer id");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("officer.officer_id"));
+    assert_eq!(
+        outsider.expect_err("refused to another agency").code(),
+        tonic::Code::PermissionDenied
+    );
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM payment_file_exports")
+        .fetch_one(&rig.pool)
+        .await?;
+    assert_eq!(recorded, 0, "a refused export leaves no file and no record");
     Ok(())
 }

@@ -5,7 +5,8 @@ mod support;
 
 use chrono::Duration as ChronoDuration;
 use contracts::topics;
-use contracts::transfer::v1::RefusalReason;
+use contracts::transfer::v1::transfer_outcome::Notice;
+use contracts::transfer::v1::{RefusalReason, TransferStatus};
 use support::{BANK_A, BANK_B, QUIET, WAIT, line, start, unique};
 
 #[tokio::test]
@@ -57,6 +58,25 @@ async fn a_tampered_list_pays_nothing_and_is_recorded_as_refused() -> anyhow::Re
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].list_id, list_id);
     assert_eq!(refused[0].reason, RefusalReason::HashMismatch as i32);
+    let published = rig.outcomes(2, QUIET).await?;
+    assert_eq!(published.len(), 1, "payroll is told once");
+    let (key, event) = &published[0];
+    assert_eq!(key, &list_id);
+    assert_eq!(event.status, TransferStatus::Unspecified as i32);
+    let Some(Notice::ListRefused(notice)) = &event.notice else {
+        panic!("a list-refused notice, not {event:?}");
+    };
+    assert_eq!(notice.list_id, list_id);
+    assert_eq!(notice.province, "91");
+    assert_eq!(notice.reason, "REFUSAL_REASON_HASH_MISMATCH");
+    assert_eq!(
+        RefusalReason::from_str_name(&notice.reason),
+        Some(RefusalReason::HashMismatch)
+    );
+    assert_eq!(
+        event.meta.as_ref().map(|meta| meta.subject_id.as_str()),
+        Some(list_id.as_str())
+    );
     let metrics = rig.metrics().await?;
     assert!(
         metrics.contains(r#"transfer_refused_lists_total{reason="hash_mismatch"}"#),
@@ -116,6 +136,14 @@ async fn a_list_missing_a_chunk_is_refused_once_its_time_is_up() -> anyhow::Resu
     rig.publish_list(&chunks[1..]).await?;
     rig.wait_processed(topics::PAYMENT_LISTS, 2).await?;
     assert_eq!(rig.transfers_of_list(&list_id).await?, 0);
+    let published = rig.outcomes(2, QUIET).await?;
+    assert_eq!(published.len(), 1, "refused once, announced once");
+    let Some(Notice::ListRefused(notice)) = &published[0].1.notice else {
+        panic!("a list-refused notice, not {:?}", published[0].1);
+    };
+    assert_eq!(published[0].0, list_id);
+    assert_eq!(notice.reason, "REFUSAL_REASON_INCOMPLETE");
+    assert_eq!(notice.detail, "1 of 2 chunks");
     Ok(())
 }
 

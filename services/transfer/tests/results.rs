@@ -14,6 +14,7 @@ use contracts::eligibility::v1::{
     DecisionActivated, DecisionEvent, DecisionTerminated, decision_event::Change,
 };
 use contracts::topics;
+use contracts::transfer::v1::transfer_outcome::Notice;
 use contracts::transfer::v1::{
     ConfirmAccountCorrectionRequest, GetReconciliationRequest, ProposeAccountCorrectionRequest,
     TransferOutcome, TransferStatus,
@@ -207,6 +208,31 @@ async fn a_wrong_account_corrected_by_a_second_officer_is_credited_once_and_reco
     assert_eq!(confirmed.resent_end_to_end_ids.len(), 1);
     let resent = &confirmed.resent_end_to_end_ids[0];
     assert_ne!(resent, &id_of(4_500_000));
+    // Payroll learns the new destination, to pay later months there.
+    let decision_id = format!("decision-{wrong}");
+    let published = outcomes(&rig, 3, WAIT).await?;
+    let corrected: Vec<_> = published
+        .iter()
+        .filter_map(|(key, event)| match &event.notice {
+            Some(Notice::DestinationCorrected(notice)) => Some((key, event, notice)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(corrected.len(), 1, "{published:?}");
+    let (key, event, notice) = corrected[0];
+    assert_eq!(key, &decision_id);
+    assert_eq!(event.status, TransferStatus::Unspecified as i32);
+    assert_eq!(notice.decision_id, decision_id);
+    assert_eq!(notice.resent_end_to_end_ids, vec![resent.clone()]);
+    let destination = notice
+        .bank_destination
+        .as_ref()
+        .expect("the new destination");
+    assert_eq!(destination.bank_id, BANK_B);
+    assert_eq!(destination.number, "1234567890");
+    assert_eq!(destination.kind, DestinationKind::Account as i32);
+    assert_eq!(notice.proposed_by, officer("maker"));
+    assert_eq!(notice.confirmed_by, officer("checker"));
     let to_b = rig.instructions(BANK_B, 1, WAIT).await?;
     assert_eq!(&to_b[0].1.end_to_end_id, resent);
     assert_eq!(to_b[0].1.creditor_account, "1234567890");
@@ -566,6 +592,253 @@ async fn a_list_repeating_a_paid_entitlement_reconciles_with_no_difference() -> 
     assert!(
         metrics.contains("transfer_lines_already_paid_total 1"),
         "the skipped line is counted, not silent"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_attempt_the_bank_never_answers_is_flagged_overdue_once_and_cleared_by_its_answer()
+-> anyhow::Result<()> {
+    let rig = start().await?;
+    let (silent, answered) = (unique("e"), unique("e"));
+    rig.publish_list(&rig.signed_list(
+        &unique("list"),
+        vec![
+            line(&silent, BANK_A, 6_000_000),
+            line(&answered, BANK_A, 4_000_000),
+        ],
+        2,
+    ))
+    .await?;
+    let sent = rig.instructions(BANK_A, 2, WAIT).await?;
+    let id_of = |amount: i64| {
+        sent.iter()
+            .find(|(_, instruction)| instruction.amount_dong == amount)
+            .map(|(_, instruction)| instruction.end_to_end_id.clone())
+            .unwrap()
+    };
+    rig.publish_result(&id_of(4_000_000), BANK_A, TransactionStatus::Accc, "")
+        .await?;
+    rig.wait_payment_state(&answered, "paid").await?;
+    let overdue = |end_to_end_id: String| {
+        let pool = rig.pool.clone();
+        async move {
+            let at: Option<chrono::DateTime<chrono::Utc>> =
+                sqlx::query_scalar("SELECT overdue_at FROM transfers WHERE end_to_end_id = $1")
+                    .bind(end_to_end_id)
+                    .fetch_one(&pool)
+                    .await?;
+            anyhow::Ok(at)
+        }
+    };
+
+    // Just inside the default deadline of a day: nothing is flagged.
+    rig.clock.advance(ChronoDuration::seconds(86_399));
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(overdue(id_of(6_000_000)).await?, None);
+
+    rig.clock.advance(ChronoDuration::seconds(2));
+    let flagged = testkit::eventually(WAIT, || async {
+        Ok(overdue(id_of(6_000_000)).await?.is_some())
+    })
+    .await?;
+    assert!(flagged, "the unanswered attempt is flagged");
+    let first_flag = overdue(id_of(6_000_000)).await?;
+    assert_eq!(
+        overdue(id_of(4_000_000)).await?,
+        None,
+        "an answered one is not"
+    );
+    let metrics = rig.metrics().await?;
+    assert!(
+        metrics.contains(&format!(
+            r#"transfer_attempts_overdue_total{{bank="{BANK_A}"}} 1"#
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        r#"transfer_attempts_overdue{{bank="{BANK_A}"}} 1"#
+    )));
+
+    rig.clock.advance(ChronoDuration::seconds(3_600));
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(overdue(id_of(6_000_000)).await?, first_flag, "flagged once");
+    assert!(rig.metrics().await?.contains(&format!(
+        r#"transfer_attempts_overdue_total{{bank="{BANK_A}"}} 1"#
+    )));
+
+    rig.publish_result(&id_of(6_000_000), BANK_A, TransactionStatus::Accc, "")
+        .await?;
+    rig.wait_payment_state(&silent, "paid").await?;
+    let cleared = testkit::eventually(WAIT, || async {
+        Ok(rig.metrics().await?.contains(&format!(
+            r#"transfer_attempts_overdue{{bank="{BANK_A}"}} 0"#
+        )))
+    })
+    .await?;
+    assert!(
+        cleared,
+        "a late answer still pays, and the gauge falls back"
+    );
+    Ok(())
+}
+
+/// The value of the sample of `name` whose labels include every one of `labels`.
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .find(|line| labels.iter().all(|label| line.contains(label)))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[tokio::test]
+async fn a_burst_of_mixed_results_settles_each_payment_once_and_counts_the_money_per_bank()
+-> anyhow::Result<()> {
+    let rig = start().await?;
+    let list_id = unique("list");
+    let entitlements: Vec<String> = (0..6).map(|_| unique("e")).collect();
+    let other_bank = unique("e");
+    let mut lines: Vec<_> = entitlements
+        .iter()
+        .enumerate()
+        .map(|(index, entitlement)| line(entitlement, BANK_A, 1_000_000 * (index as i64 + 1)))
+        .collect();
+    lines.push(line(&other_bank, BANK_B, 7_000_000));
+    rig.publish_list(&rig.signed_list(&list_id, lines, 1))
+        .await?;
+    let sent_a = rig.instructions(BANK_A, 6, WAIT).await?;
+    let sent_b = rig.instructions(BANK_B, 1, WAIT).await?;
+    let id_of = |amount: i64| {
+        sent_a
+            .iter()
+            .chain(sent_b.iter())
+            .find(|(_, instruction)| instruction.amount_dong == amount)
+            .map(|(_, instruction)| instruction.end_to_end_id.clone())
+            .unwrap()
+    };
+
+    // Sent at once, so the consumer takes them in batches of whatever size arrives.
+    let burst = [
+        (id_of(1_000_000), BANK_A, TransactionStatus::Accc, ""),
+        (id_of(1_000_000), BANK_A, TransactionStatus::Accc, ""),
+        (id_of(2_000_000), BANK_A, TransactionStatus::Rjct, "AC01"),
+        (id_of(2_000_000), BANK_A, TransactionStatus::Accc, ""),
+        (id_of(3_000_000), BANK_A, TransactionStatus::Rjct, "MD07"),
+        (id_of(4_000_000), BANK_A, TransactionStatus::Pdng, ""),
+        (id_of(5_000_000), BANK_B, TransactionStatus::Accc, ""),
+        (id_of(6_000_000), BANK_A, TransactionStatus::Rjct, "AB05"),
+        (id_of(7_000_000), BANK_B, TransactionStatus::Accc, ""),
+    ];
+    let publishes = burst
+        .iter()
+        .map(|(id, bank, status, reason)| rig.publish_result(id, bank, *status, reason));
+    for published in futures::future::join_all(publishes).await {
+        published?;
+    }
+    rig.wait_processed(topics::BANK_RESULTS, burst.len() as i64)
+        .await?;
+
+    let states = [
+        (&entitlements[0], "paid"),
+        (&entitlements[1], "parked"),
+        (&entitlements[2], "parked"),
+        (&entitlements[3], "in_flight"),
+        (&entitlements[4], "in_flight"),
+        (&entitlements[5], "retrying"),
+        (&other_bank, "paid"),
+    ];
+    for (entitlement, state) in states {
+        assert_eq!(
+            rig.payment_state(entitlement).await?.as_deref(),
+            Some(state),
+            "{entitlement}"
+        );
+    }
+    let published = outcomes(&rig, 6, QUIET).await?;
+    let mut keys: Vec<&str> = published.iter().map(|(key, _)| key.as_str()).collect();
+    keys.sort_unstable();
+    let mut changed = vec![
+        entitlements[0].as_str(),
+        entitlements[1].as_str(),
+        entitlements[2].as_str(),
+        entitlements[5].as_str(),
+        other_bank.as_str(),
+    ];
+    changed.sort_unstable();
+    assert_eq!(keys, changed, "one outcome per payment that changed");
+    let history: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM transfer_history h JOIN transfers t USING (end_to_end_id) \
+         JOIN payments p USING (entitlement_id) WHERE p.list_id = $1 AND h.state <> 'in_flight'",
+    )
+    .bind(&list_id)
+    .fetch_one(&rig.pool)
+    .await?;
+    assert_eq!(history, 5, "one history row per change");
+    let dead = testkit::read_topic(
+        &messaging::dead_letter_topic(&rig.topics.name(topics::BANK_RESULTS)),
+        2,
+        QUIET,
+    )
+    .await?;
+    assert_eq!(dead.len(), 1, "only the other bank's answer is refused");
+
+    let metrics = rig.metrics().await?;
+    let bank_a = format!("bank=\"{BANK_A}\"");
+    let bank_b = format!("bank=\"{BANK_B}\"");
+    assert_eq!(
+        sample(&metrics, "transfer_paid_dong_total", &[&bank_a]),
+        Some(1_000_000.0)
+    );
+    assert_eq!(
+        sample(&metrics, "transfer_paid_dong_total", &[&bank_b]),
+        Some(7_000_000.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "transfer_parked_dong_total",
+            &[&bank_a, "reason=\"AC01\""]
+        ),
+        Some(2_000_000.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "transfer_parked_dong_total",
+            &[&bank_a, "reason=\"MD07\""]
+        ),
+        Some(3_000_000.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "transfer_results_applied_total",
+            &[&bank_a, "state=\"paid\""]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "transfer_results_applied_total",
+            &[&bank_a, "state=\"parked\""]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&metrics, "transfer_instructions_sent_total", &[&bank_a]),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample(&metrics, "transfer_instructions_sent_total", &[&bank_b]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&metrics, "transfer_unexpected_credits_total", &[&bank_a]),
+        Some(1.0),
+        "the credit after the rejection is flagged"
     );
     Ok(())
 }

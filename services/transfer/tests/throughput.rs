@@ -1,8 +1,9 @@
 //! Throughput of the two hot paths, on the real broker and PostgreSQL: approved lines to
 //! instructions published on the banks' topics, and bank results to outcomes published.
 //! Ignored by default; run with
-//! `cargo nextest run -p transfer --run-ignored only throughput` and read the figures on
-//! stderr.
+//! `cargo nextest run --release -p transfer --run-ignored only throughput --no-capture` and
+//! read the figures on stderr. `TRANSFER_BENCH_LINES` sets the number of lines (20,000 by
+//! default).
 
 mod support;
 
@@ -20,12 +21,18 @@ use rdkafka::{
 };
 use support::{BANK_A, BANK_B, line, start, unique};
 
-const LINES: usize = 20_000;
+const DEFAULT_LINES: usize = 20_000;
 const PER_CHUNK: usize = 1_000;
 
 #[tokio::test]
 #[ignore = "a measurement, not a check; takes tens of seconds"]
 async fn throughput_of_lists_to_instructions_and_results_to_outcomes() -> anyhow::Result<()> {
+    let lines_wanted = std::env::var("TRANSFER_BENCH_LINES")
+        .ok()
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_LINES);
+    #[allow(non_snake_case, reason = "reads like the constant it replaces")]
+    let LINES = lines_wanted;
     let rig = start().await?;
     let lines: Vec<_> = (0..LINES)
         .map(|index| {
@@ -108,6 +115,15 @@ async fn throughput_of_lists_to_instructions_and_results_to_outcomes() -> anyhow
     .await?;
     assert!(outcomes);
     let results_elapsed = started.elapsed();
+    let (written, relayed): (f64, f64) = sqlx::query_as(
+        "SELECT EXTRACT(EPOCH FROM max(created_at) - min(created_at))::FLOAT8, \
+                EXTRACT(EPOCH FROM max(published_at) - max(created_at))::FLOAT8 \
+         FROM outbox WHERE topic = $1",
+    )
+    .bind(topics::TRANSFER_OUTCOMES)
+    .fetch_one(&rig.pool)
+    .await?;
+    eprintln!("outcomes written over {written:.1} s; relay finished {relayed:.1} s after the last");
 
     eprintln!(
         "lists → instructions: {LINES} lines in {:.1} s ({:.0}/s); results → outcomes: {LINES} in {:.1} s ({:.0}/s)",

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use data_encoding::BASE32_NOPAD;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use uuid::Uuid;
@@ -19,6 +21,9 @@ use super::ids::{DecisionId, KeyId};
 /// First part of every token: names the format and its version. Upper case, like base32, so
 /// the whole token fits the QR code's compact alphanumeric mode.
 pub const TOKEN_PREFIX: &str = "BHTN1";
+
+/// Domain separation of derived signing keys.
+const DERIVATION_LABEL: &[u8] = b"benefit.checkin notice signing key v1\0";
 
 /// Version byte at the head of the payload.
 const PAYLOAD_VERSION: u8 = 1;
@@ -139,6 +144,20 @@ impl NoticeSigner {
             key_id,
             key: SigningKey::from_bytes(seed),
         }
+    }
+
+    /// A signer for `key_id` whose seed is derived from this signer's seed (HMAC-SHA-256 over
+    /// the key id). Rotated keys are derived this way, so no private key is ever stored: the
+    /// configured secret and a key's id give its private half back on every start and instance.
+    pub fn derive(&self, key_id: KeyId) -> Self {
+        // HMAC pads a short key with zeros to the block size, so this is HMAC keyed by the seed.
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(&self.key.to_bytes());
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
+        mac.update(DERIVATION_LABEL);
+        mac.update(key_id.as_str().as_bytes());
+        let seed: [u8; 32] = mac.finalize().into_bytes().into();
+        Self::from_seed(key_id, &seed)
     }
 
     /// The key id written into every token this signer issues.
@@ -387,6 +406,27 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_key_on_every_start() {
         assert_eq!(signer("k1", 9).public_key(), signer("k1", 9).public_key());
+    }
+
+    #[test]
+    fn a_derived_key_is_stable_per_id_and_differs_from_its_master_and_siblings() {
+        let master = signer("k1", 9);
+        let derived = master.derive(key_id("k2"));
+
+        assert_eq!(derived.key_id(), &key_id("k2"));
+        assert_eq!(
+            derived.public_key(),
+            signer("k1", 9).derive(key_id("k2")).public_key()
+        );
+        assert_ne!(derived.public_key(), master.public_key());
+        assert_ne!(
+            derived.public_key(),
+            master.derive(key_id("k3")).public_key()
+        );
+        assert_ne!(
+            derived.public_key(),
+            signer("k1", 8).derive(key_id("k2")).public_key()
+        );
     }
 
     #[test]

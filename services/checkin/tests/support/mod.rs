@@ -126,6 +126,8 @@ pub struct Harness {
     pub clock: ManualClock,
     pub config: Config,
     pub client: CheckinServiceClient<Channel>,
+    /// The service's `/metrics` and `/health` address.
+    pub http: SocketAddr,
     producer: FutureProducer,
     shutdown: CancellationToken,
     running: JoinHandle<Result<(), serving::ServeError>>,
@@ -155,13 +157,14 @@ impl Harness {
         config.missed.poll_interval_ms = 50;
         let clock = ManualClock::starting_at(now);
         let producer: FutureProducer = kafka_settings("feeder").client_config().create()?;
-        let (client, shutdown, running) = launch(&config, &clock).await?;
+        let (client, shutdown, running, http) = launch(&config, &clock).await?;
         Ok(Self {
             database,
             topics,
             clock,
             config,
             client,
+            http,
             producer,
             shutdown,
             running,
@@ -172,8 +175,9 @@ impl Harness {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(30), &mut self.running).await???;
-        let (client, shutdown, running) = launch(&self.config, &self.clock).await?;
+        let (client, shutdown, running, http) = launch(&self.config, &self.clock).await?;
         self.client = client;
+        self.http = http;
         self.shutdown = shutdown;
         self.running = running;
         Ok(())
@@ -351,13 +355,27 @@ type Launched = (
     CheckinServiceClient<Channel>,
     CancellationToken,
     JoinHandle<Result<(), serving::ServeError>>,
+    SocketAddr,
 );
 
 async fn launch(config: &Config, clock: &ManualClock) -> anyhow::Result<Launched> {
     let app = checkin::build(config.clone(), std::sync::Arc::new(clock.clone())).await?;
     let address: SocketAddr = app.grpc_address();
+    let http = app.http_address();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = CheckinServiceClient::connect(format!("http://{address}")).await?;
-    Ok((client, shutdown, running))
+    Ok((client, shutdown, running, http))
+}
+
+/// The text `/metrics` serves at `address`.
+pub async fn metrics_text(address: SocketAddr) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream
+        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response)
 }

@@ -401,6 +401,21 @@ pub fn first_disqualifying_event(
         .min_by_key(|event| event.date)
 }
 
+/// The first new job that began after the days that judge the claim (condition 4): it does
+/// not bar the claim but ends the benefit the claim starts (domain rules, "Termination"). A job
+/// whose month ended before the claim was filed ends nothing.
+pub fn first_job_during_benefit(
+    events: &[DisqualifyingEvent],
+    filed_on: NaiveDate,
+    window_ends: NaiveDate,
+) -> Option<&DisqualifyingEvent> {
+    events
+        .iter()
+        .filter(|event| event.kind == DisqualifyingEventKind::NewJobWithSocialInsurance)
+        .filter(|event| filed_on <= event.latest && event.date > window_ends)
+        .min_by_key(|event| event.date)
+}
+
 fn pension_outcome(
     pension: PensionStatus,
     rules: &RegimeRules,
@@ -747,6 +762,31 @@ mod tests {
         assert_eq!(starts_inside.disqualifying_window_ends, date(2026, 4, 3));
         assert_eq!(failed(&starts_inside), [Condition::NoDisqualifyingEvent]);
         assert!(starts_after.is_eligible());
+    }
+
+    #[test]
+    fn a_job_after_the_window_ends_the_benefit_and_one_ended_before_the_claim_does_not() {
+        // Filed Monday 2026-03-16; the tenth working day after it is 2026-03-30.
+        let filed = date(2026, 3, 16);
+        let window_ends = date(2026, 3, 30);
+        let before_the_claim = DisqualifyingEvent::new_job_in(ym(2026, 2));
+        let inside_the_window = DisqualifyingEvent::new_job_in(ym(2026, 3));
+        let may = DisqualifyingEvent::new_job_in(ym(2026, 5));
+        let april = DisqualifyingEvent::new_job_in(ym(2026, 4));
+
+        let found = first_job_during_benefit(&[before_the_claim, may, april], filed, window_ends)
+            .map(|job| job.date);
+        let barred = first_job_during_benefit(&[inside_the_window], filed, window_ends).copied();
+
+        assert_eq!(found, Some(date(2026, 4, 1)));
+        assert_eq!(
+            barred, None,
+            "a job inside the window bars the claim instead"
+        );
+        assert_eq!(
+            first_job_during_benefit(&[before_the_claim], filed, window_ends),
+            None
+        );
     }
 
     #[test]

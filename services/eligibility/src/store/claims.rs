@@ -29,8 +29,11 @@ pub struct ClaimRow {
     pub bank_id: String,
     /// `DestinationKind` as its number.
     pub destination_kind: i32,
-    /// Card or account number.
-    pub destination_number: String,
+    /// Card or account number sealed with the vault; unset only until the service has sealed
+    /// a number stored before numbers were sealed.
+    pub destination_sealed: Option<Vec<u8>>,
+    /// Last four digits of the number, in clear for officers.
+    pub destination_last4: String,
     /// Holder's name.
     pub holder_name: String,
     /// Province of the job centre.
@@ -66,10 +69,11 @@ pub async fn insert(conn: &mut PgConnection, claim: &ClaimRow) -> Result<(), Sto
     sqlx::query(
         "INSERT INTO claims (claim_id, person_id, status, termination_date, end_reason, \
          last_contract_type, filing_date, qualifies_for_pension, bank_id, destination_kind, \
-         destination_number, holder_name, province, centre_id, registered_by, registered_at, \
-         eligible, monthly_amount_dong, benefit_months, reserved_months, start_date, assessment) \
+         destination_sealed, destination_last4, holder_name, province, centre_id, registered_by, \
+         registered_at, eligible, monthly_amount_dong, benefit_months, reserved_months, \
+         start_date, assessment) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22)",
+                 $18, $19, $20, $21, $22, $23)",
     )
     .bind(claim.claim_id)
     .bind(claim.person_id)
@@ -81,7 +85,8 @@ pub async fn insert(conn: &mut PgConnection, claim: &ClaimRow) -> Result<(), Sto
     .bind(claim.qualifies_for_pension)
     .bind(&claim.bank_id)
     .bind(claim.destination_kind)
-    .bind(&claim.destination_number)
+    .bind(&claim.destination_sealed)
+    .bind(&claim.destination_last4)
     .bind(&claim.holder_name)
     .bind(&claim.province)
     .bind(&claim.centre_id)

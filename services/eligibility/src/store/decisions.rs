@@ -40,8 +40,11 @@ pub struct DecisionRow {
     pub bank_id: String,
     /// `DestinationKind` as its number.
     pub destination_kind: i32,
-    /// Card or account number.
-    pub destination_number: String,
+    /// Card or account number sealed with the vault; unset only until the service has sealed
+    /// a number stored before numbers were sealed.
+    pub destination_sealed: Option<Vec<u8>>,
+    /// Last four digits of the number, in clear for officers.
+    pub destination_last4: String,
     /// Holder's name.
     pub holder_name: String,
     /// Paying province.
@@ -105,10 +108,10 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO decisions (decision_id, decision_number, claim_id, person_id, state, version, \
          monthly_amount_dong, months, start_date, end_date, employment_ended_on, handover_date, \
-         bank_id, destination_kind, destination_number, holder_name, province, centre_id, \
-         approved_by, approved_at) \
+         bank_id, destination_kind, destination_sealed, destination_last4, holder_name, province, \
+         centre_id, approved_by, approved_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20)",
+                 $18, $19, $20, $21)",
     )
     .bind(decision.decision_id)
     .bind(&decision.decision_number)
@@ -124,7 +127,8 @@ pub async fn insert(
     .bind(decision.handover_date)
     .bind(&decision.bank_id)
     .bind(decision.destination_kind)
-    .bind(&decision.destination_number)
+    .bind(&decision.destination_sealed)
+    .bind(&decision.destination_last4)
     .bind(&decision.holder_name)
     .bind(&decision.province)
     .bind(&decision.centre_id)
@@ -400,6 +404,23 @@ pub async fn of_person(conn: &mut PgConnection, person_id: Uuid) -> Result<Vec<U
         "SELECT decision_id FROM decisions WHERE person_id = $1 ORDER BY approved_at DESC",
     )
     .bind(person_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Live decisions whose last benefit month ended before `today`, locked, oldest end first;
+/// rows another transaction holds are left for the next pass.
+pub async fn past_their_end(
+    conn: &mut PgConnection,
+    today: NaiveDate,
+    limit: i64,
+) -> Result<Vec<DecisionRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM decisions WHERE state IN ('active', 'suspended') AND end_date < $1 \
+         ORDER BY end_date, decision_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(today)
+    .bind(limit)
     .fetch_all(conn)
     .await?)
 }

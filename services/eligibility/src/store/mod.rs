@@ -4,6 +4,7 @@
 pub mod claims;
 pub mod contributions;
 pub mod decisions;
+pub mod destinations;
 pub mod persons;
 pub mod rates;
 
@@ -24,6 +25,9 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A card or account number could not be sealed or opened under the vault key.
+    #[error(transparent)]
+    Vault(#[from] vault::VaultError),
 }
 
 impl StoreError {
@@ -51,6 +55,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Database(error) => ApiError::from(error),
             corrupt @ StoreError::Corrupt { .. } => ApiError::Internal(corrupt.to_string()),
+            vault @ StoreError::Vault(_) => ApiError::Internal(vault.to_string()),
         }
     }
 }
@@ -60,6 +65,8 @@ impl From<StoreError> for HandlerError {
         match error {
             StoreError::Database(error) => HandlerError::from(error),
             corrupt @ StoreError::Corrupt { .. } => HandlerError::Permanent(corrupt.to_string()),
+            // A key that cannot seal or open now will not later either: an operator acts.
+            vault @ StoreError::Vault(_) => HandlerError::Permanent(vault.to_string()),
         }
     }
 }

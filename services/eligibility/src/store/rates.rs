@@ -1,6 +1,6 @@
 //! The dated rate data, read into the rate book the rules use.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -357,6 +357,25 @@ pub async fn remove_holiday(conn: &mut PgConnection, day: NaiveDate) -> Result<b
     Ok(removed == 1)
 }
 
+/// The rates of one set of regime rules, as listed to operators.
+#[derive(Debug, FromRow)]
+pub struct ListedRules {
+    /// First day in force.
+    pub effective_from: NaiveDate,
+    /// `2013` or `2025`.
+    pub regime: String,
+    /// Share of the average salary paid, in basis points.
+    pub benefit_basis_points: i32,
+    /// Cap as a multiple of the regional minimum wage.
+    pub regional_cap_multiplier: i32,
+    /// Cap as a multiple of the base salary, when the regime has one.
+    pub state_scale_cap_multiplier: Option<i32>,
+    /// Health-insurance contribution, in basis points of the benefit.
+    pub health_insurance_basis_points: i32,
+    /// Legal source.
+    pub source: String,
+}
+
 /// Rate data as listed to operators.
 #[derive(Debug, Default)]
 pub struct RateListing {
@@ -364,8 +383,8 @@ pub struct RateListing {
     pub wages: Vec<(NaiveDate, i16, i64, String)>,
     /// (effective from, amount, source).
     pub base_salaries: Vec<(NaiveDate, i64, String)>,
-    /// (effective from, regime, benefit basis points, regional multiple, state-scale multiple, source).
-    pub rules: Vec<(NaiveDate, String, i32, i32, Option<i32>, String)>,
+    /// The rates of each set of regime rules.
+    pub rules: Vec<ListedRules>,
     /// (day, name).
     pub holidays: Vec<(NaiveDate, String)>,
 }
@@ -395,7 +414,7 @@ pub async fn listing(
     .await?;
     let rules = sqlx::query_as(
         "SELECT effective_from, regime, benefit_basis_points, regional_cap_multiplier, \
-         state_scale_cap_multiplier, source FROM regime_rules \
+         state_scale_cap_multiplier, health_insurance_basis_points, source FROM regime_rules \
          WHERE $1::date IS NULL OR effective_from = (SELECT max(effective_from) \
                FROM regime_rules WHERE effective_from <= $1) \
          ORDER BY effective_from",
@@ -417,4 +436,112 @@ pub async fn listing(
         rules,
         holidays,
     })
+}
+
+/// A rate kept in the regime rules, each a column of one set of rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateColumn {
+    /// Share of the average salary paid, in basis points.
+    BenefitShare,
+    /// Cap as a multiple of the regional minimum wage.
+    RegionalCapMultiple,
+    /// Cap as a multiple of the base salary, for state-scale workers.
+    StateScaleCapMultiple,
+    /// Health-insurance contribution paid from the fund, in basis points of the benefit.
+    HealthInsurance,
+}
+
+impl RateColumn {
+    fn column(self) -> &'static str {
+        match self {
+            RateColumn::BenefitShare => "benefit_basis_points",
+            RateColumn::RegionalCapMultiple => "regional_cap_multiplier",
+            RateColumn::StateScaleCapMultiple => "state_scale_cap_multiplier",
+            RateColumn::HealthInsurance => "health_insurance_basis_points",
+        }
+    }
+}
+
+/// What became of a rate an operator recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateSet {
+    /// Recorded from its date until the next set of rules; the set's sources as now stored.
+    Recorded(String),
+    /// No regime is in force on the date.
+    NoRegimeInForce,
+    /// Another regime is in force on the date (its name, `2013` or `2025`).
+    OtherRegimeInForce(String),
+}
+
+/// Records a rate of `regime` from `effective_from` until the next set of rules.
+///
+/// The rules are kept as whole sets, each in force from its date: a date new to the table
+/// gets a copy of the set in force the day before with this one rate changed, so every other
+/// threshold carries on unchanged.
+pub async fn set_rate(
+    conn: &mut PgConnection,
+    effective_from: NaiveDate,
+    regime: &str,
+    rate: RateColumn,
+    value: i32,
+    source: &str,
+) -> Result<RateSet, StoreError> {
+    let in_force: Option<(NaiveDate, String)> = sqlx::query_as(
+        "SELECT effective_from, regime FROM regime_rules WHERE effective_from <= $1 \
+         ORDER BY effective_from DESC LIMIT 1 FOR UPDATE",
+    )
+    .bind(effective_from)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((from, in_force_regime)) = in_force else {
+        return Ok(RateSet::NoRegimeInForce);
+    };
+    if in_force_regime != regime {
+        return Ok(RateSet::OtherRegimeInForce(in_force_regime));
+    }
+    if from != effective_from {
+        sqlx::query(
+            "INSERT INTO regime_rules \
+             SELECT (jsonb_populate_record(r, jsonb_build_object('effective_from', $1::date))).* \
+             FROM regime_rules r WHERE r.effective_from = $2",
+        )
+        .bind(effective_from)
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let sources: String = sqlx::query_scalar(&format!(
+        "UPDATE regime_rules SET {} = $2, source = source || '; ' || $3 \
+         WHERE effective_from = $1 RETURNING source",
+        rate.column()
+    ))
+    .bind(effective_from)
+    .bind(value)
+    .bind(source)
+    .fetch_one(conn)
+    .await?;
+    Ok(RateSet::Recorded(sources))
+}
+
+/// Keeps who changed the rate data, when and what, for audit.
+pub async fn record_change(
+    conn: &mut PgConnection,
+    what: &str,
+    effective_from: NaiveDate,
+    detail: &str,
+    officer_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO rate_changes (what, effective_from, detail, officer_id, changed_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(what)
+    .bind(effective_from)
+    .bind(detail)
+    .bind(officer_id)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -42,6 +42,8 @@ pub struct Harness {
     pub client: EligibilityServiceClient<Channel>,
     /// The service's gRPC URL.
     pub url: String,
+    /// The service's HTTP address (`/metrics`, `/health`).
+    pub http: std::net::SocketAddr,
     producer: FutureProducer,
     stop: CancellationToken,
 }
@@ -70,6 +72,28 @@ pub fn registrar() -> Option<Officer> {
         officer_id: "centre-officer-1".into(),
         agency: Agency::JobCentre as i32,
     })
+}
+
+/// An operator, who may change the rate data.
+pub fn operator() -> Option<Officer> {
+    Some(Officer {
+        officer_id: "operator-1".into(),
+        agency: Agency::Operator as i32,
+    })
+}
+
+/// Trần Thị Bình, a woman from Hà Nội born 2 June 1990, unrelated to An.
+pub fn binh() -> RegisterPersonRequest {
+    RegisterPersonRequest {
+        full_name: "Trần Thị Bình".into(),
+        birth_date: date(1990, 6, 2),
+        sex: Sex::Female as i32,
+        citizen_id: "001190054321".into(),
+        legacy_id: String::new(),
+        social_insurance_number: "0107654321".into(),
+        province: "01".into(),
+        officer: registrar(),
+    }
 }
 
 /// A labour-department officer.
@@ -163,9 +187,12 @@ impl Harness {
         config.base.kafka = kafka_settings(eligibility::SERVICE);
         config.base.kafka.topic_prefix = topics.prefix().to_owned();
         config.base.server = ServerSettings::local(0, 0);
+        // Moving the clock past a benefit's end completes it within a test's patience.
+        config.completion.poll_interval_ms = 100;
         let clock = Arc::new(ManualClock::starting_at(now));
         let app = eligibility::build(config, clock.clone()).await?;
         let address = app.grpc_address();
+        let http = app.http_address();
         let stop = CancellationToken::new();
         tokio::spawn(app.run_until_stopped(stop.clone()));
         let url = format!("http://{address}");
@@ -177,6 +204,7 @@ impl Harness {
             clock,
             client,
             url,
+            http,
             producer,
             stop,
         })

@@ -40,13 +40,14 @@ impl HoldReason {
     }
 }
 
-/// A card or account, as the bank knows it: bank id and number.
+/// A card or account, as the bank knows it: bank id and number, the number standing as its
+/// keyed digest (equal numbers, equal digests), so the checks never need it in clear.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DestinationKey {
     /// NAPAS bank id.
     pub bank_id: String,
-    /// Card or account number.
-    pub number: String,
+    /// Keyed digest of the card or account number.
+    pub number_digest: Vec<u8>,
 }
 
 /// What the cut knows about one pending line.
@@ -137,7 +138,7 @@ mod tests {
     fn key(number: &str) -> DestinationKey {
         DestinationKey {
             bank_id: "970436".into(),
-            number: number.into(),
+            number_digest: number.as_bytes().to_vec(),
         }
     }
 

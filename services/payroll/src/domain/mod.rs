@@ -14,4 +14,4 @@ pub use entitlement::{BenefitMonth, DecisionTerms, MonthVerdict, Termination};
 pub use list::{Destination, DestinationKind, Line, Totals};
 pub use money::Dong;
 pub use schedule::CutSchedule;
-pub use signing::{ContentHash, ListSignature, PolicyKey, TrustedKeys};
+pub use signing::{ContentHash, KeyState, ListKey, ListSignature, TrustedKeys};

@@ -50,32 +50,46 @@ pub struct ListSignature {
     pub bytes: [u8; 64],
 }
 
-/// The service's policy key, which signs lists approved by policy.
-pub struct PolicyKey {
+/// A list signing key: the service's policy key, which signs lists approved by policy, or an
+/// officer's approval key, which signs the lists they approve.
+pub struct ListKey {
     key_id: String,
     key: SigningKey,
 }
 
-impl std::fmt::Debug for PolicyKey {
+impl std::fmt::Debug for ListKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PolicyKey")
+        f.debug_struct("ListKey")
             .field("key_id", &self.key_id)
             .finish_non_exhaustive()
     }
 }
 
-impl PolicyKey {
+impl ListKey {
     /// The key whose 32-byte seed is `seed_hex`.
-    pub fn from_seed_hex(key_id: &str, seed_hex: &str) -> Result<PolicyKey, SigningError> {
+    pub fn from_seed_hex(key_id: &str, seed_hex: &str) -> Result<ListKey, SigningError> {
         if key_id.trim().is_empty() {
             return Err(SigningError::KeyId);
         }
         let seed = hex::decode(seed_hex.trim()).map_err(|_| SigningError::Seed)?;
         let seed = <[u8; 32]>::try_from(seed.as_slice()).map_err(|_| SigningError::Seed)?;
-        Ok(PolicyKey {
+        ListKey::from_seed(key_id, &seed)
+    }
+
+    /// The key whose 32-byte seed is `seed`.
+    pub fn from_seed(key_id: &str, seed: &[u8; 32]) -> Result<ListKey, SigningError> {
+        if key_id.trim().is_empty() {
+            return Err(SigningError::KeyId);
+        }
+        Ok(ListKey {
             key_id: key_id.to_owned(),
-            key: SigningKey::from_bytes(&seed),
+            key: SigningKey::from_bytes(seed),
         })
+    }
+
+    /// The private seed, to be sealed before it is stored; never logged or sent.
+    pub fn seed(&self) -> [u8; 32] {
+        self.key.to_bytes()
     }
 
     /// The key id carried next to each signature.
@@ -94,6 +108,49 @@ impl PolicyKey {
             key_id: self.key_id.clone(),
             bytes: self.key.sign(hash.as_bytes()).to_bytes(),
         }
+    }
+}
+
+/// Where a signing key stands in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Signs its signer's new lists.
+    Active,
+    /// Replaced by a newer key: signs nothing more, what it signed still verifies.
+    VerifyOnly,
+    /// Withdrawn: signs nothing, and receivers refuse what it signed.
+    Retired,
+}
+
+impl KeyState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::VerifyOnly => "verify_only",
+            KeyState::Retired => "retired",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(name: &str) -> Option<KeyState> {
+        match name {
+            "active" => Some(KeyState::Active),
+            "verify_only" => Some(KeyState::VerifyOnly),
+            "retired" => Some(KeyState::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// The id of a new key: `policy-<date>-<suffix>` for the service's policy key,
+/// `officer-<officer id>-<date>-<suffix>` for an officer's, so a receiver's trust list reads
+/// whose key it trusts.
+pub fn new_key_id(officer_id: Option<&str>, date: chrono::NaiveDate, suffix: &str) -> String {
+    let date = date.format("%Y%m%d");
+    match officer_id {
+        Some(officer_id) => format!("officer-{officer_id}-{date}-{suffix}"),
+        None => format!("policy-{date}-{suffix}"),
     }
 }
 
@@ -133,7 +190,7 @@ mod tests {
 
     #[test]
     fn a_signed_hash_verifies_with_the_public_key() {
-        let key = PolicyKey::from_seed_hex("policy-1", SEED).unwrap();
+        let key = ListKey::from_seed_hex("policy-1", SEED).unwrap();
         let hash = ContentHash([7; 32]);
         let signature = key.sign(&hash);
         let trusted = TrustedKeys::default().with("policy-1", key.verifying_key());
@@ -144,7 +201,7 @@ mod tests {
 
     #[test]
     fn another_hash_or_key_id_fails_verification() {
-        let key = PolicyKey::from_seed_hex("policy-1", SEED).unwrap();
+        let key = ListKey::from_seed_hex("policy-1", SEED).unwrap();
         let signature = key.sign(&ContentHash([7; 32]));
         let trusted = TrustedKeys::default().with("policy-1", key.verifying_key());
 
@@ -163,13 +220,35 @@ mod tests {
     }
 
     #[test]
+    fn a_key_rebuilt_from_its_seed_signs_alike() {
+        let key = ListKey::from_seed_hex("policy-1", SEED).unwrap();
+        let again = ListKey::from_seed("policy-1", &key.seed()).unwrap();
+        assert_eq!(again.verifying_key(), key.verifying_key());
+    }
+
+    #[test]
+    fn key_ids_name_their_signer() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 19).unwrap();
+        assert_eq!(new_key_id(None, day, "a1b2c3"), "policy-20260319-a1b2c3");
+        assert_eq!(
+            new_key_id(Some("ss-42"), day, "a1b2c3"),
+            "officer-ss-42-20260319-a1b2c3"
+        );
+        assert_eq!(KeyState::parse("verify_only"), Some(KeyState::VerifyOnly));
+        assert_eq!(
+            KeyState::parse(KeyState::Retired.as_str()),
+            Some(KeyState::Retired)
+        );
+    }
+
+    #[test]
     fn a_bad_seed_is_refused() {
         assert_eq!(
-            PolicyKey::from_seed_hex("k", "abcd").unwrap_err(),
+            ListKey::from_seed_hex("k", "abcd").unwrap_err(),
             SigningError::Seed
         );
         assert_eq!(
-            PolicyKey::from_seed_hex("", SEED).unwrap_err(),
+            ListKey::from_seed_hex("", SEED).unwrap_err(),
             SigningError::KeyId
         );
     }

@@ -11,16 +11,22 @@ use chrono::{TimeZone, Utc};
 use clock::ManualClock;
 use contracts::{
     checkin::v1::{CheckinEvent, CheckinRecorded, checkin_event},
-    common::v1::{Agency, BankDestination, CheckinWindow, Date, EventMeta, Officer},
+    common::v1::{
+        Agency, BankDestination, CheckinWindow, Date, EventMeta, Officer, SigningKey,
+        SigningKeyState,
+    },
     eligibility::v1::{
         BankDestinationChanged, DecisionActivated, DecisionEvent, DecisionTerminated,
         decision_event,
     },
-    payroll::v1::{PaymentListChunk, payroll_service_client::PayrollServiceClient},
+    payroll::v1::{
+        ListSigningKeysRequest, PaymentListChunk, RotateSigningKeyRequest,
+        payroll_service_client::PayrollServiceClient,
+    },
     topics,
 };
 use messaging::headers;
-use payroll::domain::{ContentHash, PolicyKey, TrustedKeys, list};
+use payroll::domain::{ContentHash, ListKey, TrustedKeys, list};
 use prost::Message as _;
 use rdkafka::{
     Message as _,
@@ -48,7 +54,8 @@ pub struct Payroll {
     pub topics: TestTopics,
     pub clock: ManualClock,
     pub grpc: SocketAddr,
-    pub key: PolicyKey,
+    pub key: ListKey,
+    config: payroll::Config,
     producer: FutureProducer,
     shutdown: CancellationToken,
     running: JoinHandle<Result<(), serving::ServeError>>,
@@ -76,7 +83,7 @@ pub async fn start_with(configure: impl FnOnce(&mut payroll::Config)) -> anyhow:
     let key = config.lists.policy_key()?;
     // Thursday 19 March 2026, 09:00 in Hà Nội.
     let clock = ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 3, 19, 2, 0, 0).unwrap());
-    let app = payroll::build(config, Arc::new(clock.clone())).await?;
+    let app = payroll::build(config.clone(), Arc::new(clock.clone())).await?;
     let grpc = app.grpc_address();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
@@ -87,6 +94,7 @@ pub async fn start_with(configure: impl FnOnce(&mut payroll::Config)) -> anyhow:
         clock,
         grpc,
         key,
+        config,
         producer,
         shutdown,
         running,
@@ -314,9 +322,67 @@ impl Payroll {
         Ok(PayrollServiceClient::connect(format!("http://{}", self.grpc)).await?)
     }
 
-    /// The receiver's trust store: the service's policy key.
+    /// The receiver's trust store: the service's first policy key.
     pub fn trusted_keys(&self) -> TrustedKeys {
         TrustedKeys::default().with(self.key.key_id(), self.key.verifying_key())
+    }
+
+    /// Registers (or rotates) `officer_id`'s approval key, as operator "key-admin"; returns
+    /// its public half.
+    pub async fn register_officer_key(&self, officer_id: &str) -> anyhow::Result<SigningKey> {
+        let key = self
+            .client()
+            .await?
+            .rotate_signing_key(RotateSigningKeyRequest {
+                officer: Some(officer("key-admin")),
+                signer_officer_id: officer_id.into(),
+            })
+            .await?
+            .into_inner()
+            .key
+            .ok_or_else(|| anyhow::anyhow!("no key in the answer"))?;
+        Ok(key)
+    }
+
+    /// The receiver's trust store: every key `ListSigningKeys` lists as active or verify-only,
+    /// as an operator would copy them.
+    pub async fn listed_keys(&self) -> anyhow::Result<TrustedKeys> {
+        let keys = self
+            .client()
+            .await?
+            .list_signing_keys(ListSigningKeysRequest {})
+            .await?
+            .into_inner()
+            .keys;
+        let mut trusted = TrustedKeys::default();
+        for key in keys {
+            if key.state == SigningKeyState::Retired as i32 {
+                continue;
+            }
+            let bytes = <[u8; 32]>::try_from(key.public_key.as_slice())?;
+            trusted = trusted.with(
+                &key.key_id,
+                ed25519_dalek::VerifyingKey::from_bytes(&bytes)?,
+            );
+        }
+        Ok(trusted)
+    }
+
+    /// Stops the service and starts it again on the same database, topics and clock, as a new
+    /// release would.
+    pub async fn restart(self) -> anyhow::Result<Payroll> {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.running).await???;
+        let app = payroll::build(self.config.clone(), Arc::new(self.clock.clone())).await?;
+        let grpc = app.grpc_address();
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        Ok(Payroll {
+            grpc,
+            shutdown,
+            running,
+            ..self
+        })
     }
 
     /// Stops the service and waits for it to finish.

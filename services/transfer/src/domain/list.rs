@@ -22,6 +22,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use chrono::{DateTime, Utc};
+
 use contracts::common::v1::DestinationKind as WireKind;
 use contracts::payroll::v1::{PaymentLine, PaymentListChunk};
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -154,6 +156,11 @@ pub struct ApprovedLine {
     pub amount: Dong,
     /// Where the money goes.
     pub destination: Destination,
+    /// W3C traceparent of the check-in that earned it; empty when the line carried none. Not
+    /// covered by the content hash: it says how the payment came about, not what is paid.
+    pub traceparent: String,
+    /// When that check-in was scanned, when the line says.
+    pub checked_in_at: Option<DateTime<Utc>>,
 }
 
 /// A list that passed every check.
@@ -323,6 +330,10 @@ pub fn verify(chunks: &[PaymentListChunk], trusted: &TrustedKeys) -> Result<Veri
             benefit_month: line.benefit_month,
             amount,
             destination,
+            traceparent: line.traceparent.clone(),
+            checked_in_at: line.checked_in_at.as_ref().and_then(|at| {
+                DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
+            }),
         });
     }
     Ok(VerifiedList {
@@ -353,6 +364,7 @@ mod tests {
                 number: "9704360000000000002".into(),
                 holder_name: "Nguyễn Văn An".into(),
             }),
+            ..PaymentLine::default()
         }
     }
 

@@ -13,6 +13,20 @@ pub enum BankStatus {
     Rejected,
 }
 
+impl BankStatus {
+    /// The bank status an ISO 20022 TxSts code stands for, if it is one.
+    pub fn from_code(code: &str) -> Option<BankStatus> {
+        match code {
+            "ACCC" => Some(BankStatus::Credited),
+            "RJCT" => Some(BankStatus::Rejected),
+            "ACCP" | "ACSP" | "ACSC" | "ACTC" | "ACWC" | "PDNG" | "PART" => {
+                Some(BankStatus::Pending)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Where a payment stands; stored as text, published as `TransferStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentState {

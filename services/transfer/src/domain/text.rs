@@ -27,9 +27,11 @@ pub fn fold_ascii(text: &str) -> String {
     folded
 }
 
-/// The first `max` characters of an ASCII string, for length-limited ISO 20022 fields.
+/// The first `max` characters of an ASCII string, for length-limited ISO 20022 fields,
+/// without the blank a cut between two words leaves at the end.
 pub fn truncate_ascii(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    let cut: String = text.chars().take(max).collect();
+    cut.trim_end().to_owned()
 }
 
 #[cfg(test)]
@@ -53,5 +55,6 @@ mod tests {
     fn truncation_keeps_the_first_characters() {
         assert_eq!(truncate_ascii("ABCDEF", 3), "ABC");
         assert_eq!(truncate_ascii("AB", 3), "AB");
+        assert_eq!(truncate_ascii("AB CD", 3), "AB");
     }
 }

@@ -12,7 +12,7 @@ use contracts::common::v1::{BankDestination, DestinationKind, EventMeta};
 use contracts::payroll::v1::{ListSignature, ListTotals, PaymentLine, PaymentListChunk};
 use contracts::topics;
 use contracts::transfer::v1::transfer_service_client::TransferServiceClient;
-use contracts::transfer::v1::{ListRefusedListsRequest, RefusedList};
+use contracts::transfer::v1::{ListRefusedListsRequest, RefusedList, TransferOutcome};
 use ed25519_dalek::{Signer, SigningKey};
 use messaging::headers;
 use prost::Message as _;
@@ -124,6 +124,7 @@ pub fn line(entitlement_id: &str, bank: &str, amount_dong: i64) -> PaymentLine {
             number: CARD.into(),
             holder_name: "Nguyễn Thị Đào".into(),
         }),
+        ..PaymentLine::default()
     }
 }
 
@@ -309,6 +310,26 @@ impl Rig {
         Ok(decoded)
     }
 
+    /// Events published on `transfer.outcomes.v1` so far, with their keys, reading for at
+    /// most `within` until `count` arrived.
+    pub async fn outcomes(
+        &self,
+        count: usize,
+        within: Duration,
+    ) -> anyhow::Result<Vec<(String, TransferOutcome)>> {
+        let messages =
+            testkit::read_topic(&self.topics.name(topics::TRANSFER_OUTCOMES), count, within)
+                .await?;
+        let mut decoded = Vec::new();
+        for message in messages {
+            decoded.push((
+                testkit::key_of(&message).unwrap_or_default(),
+                TransferOutcome::decode(message.payload().unwrap_or_default())?,
+            ));
+        }
+        Ok(decoded)
+    }
+
     /// The refused lists the API reports, newest first.
     pub async fn refused_lists(&self) -> anyhow::Result<Vec<RefusedList>> {
         Ok(self
@@ -339,4 +360,40 @@ impl Rig {
     pub async fn client(&self) -> anyhow::Result<TransferServiceClient<Channel>> {
         Ok(TransferServiceClient::connect(format!("http://{}", self.grpc)).await?)
     }
+}
+
+/// The vendored pain.001.001.09 schema.
+pub const PAIN_001_XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/pain.001.001.09.xsd");
+/// The vendored pain.002.001.10 schema.
+pub const PAIN_002_XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/pain.002.001.10.xsd");
+
+/// What xmllint finds wrong with `xml` against the schema at `xsd`, or `None` when it
+/// validates.
+pub fn schema_errors(xsd: &str, xml: &str) -> anyhow::Result<Option<String>> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema", xsd, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("xmllint is not installed (Debian package libxml2-utils)")?;
+    child
+        .stdin
+        .take()
+        .context("no pipe to xmllint")?
+        .write_all(xml.as_bytes())?;
+    let output = child.wait_with_output()?;
+    Ok((!output.status.success()).then(|| String::from_utf8_lossy(&output.stderr).into_owned()))
+}
+
+/// Fails with xmllint's findings unless `xml` validates against the schema at `xsd`.
+pub fn schema_valid(xsd: &str, xml: &str) -> anyhow::Result<()> {
+    if let Some(errors) = schema_errors(xsd, xml)? {
+        anyhow::bail!("not valid against {xsd}:\n{errors}\n{xml}");
+    }
+    Ok(())
 }

@@ -173,6 +173,17 @@ async fn one_scan_is_one_trace_from_the_kiosk_to_the_bank_and_back_without_perso
         "the scan was not accepted: {scan:?}"
     );
     system.follow_check_in_to_payment().await?;
+    // Eligibility reads the same outcome on its own; its span must exist before the flush.
+    let following = &system;
+    anyhow::ensure!(
+        testkit::eventually(Duration::from_secs(30), || async move {
+            following
+                .caught_up("eligibility", topics::TRANSFER_OUTCOMES)
+                .await
+        })
+        .await?,
+        "eligibility never read the transfer's outcome"
+    );
     // Dropping the system stops every service.
     drop(system);
     tokio::time::sleep(Duration::from_millis(500)).await;

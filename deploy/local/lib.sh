@@ -656,10 +656,11 @@ print_summary() {
             printf '%-12s %-18s %-36s %-8s %s\n' "$name" "127.0.0.1:$grpc" \
                 "http://127.0.0.1:$metrics/metrics" "$pid" ".local/log/$name.log"
         done
-        printf '%-12s %-18s %-36s %-8s %s\n' kiosk-page "http://127.0.0.1:8052/" "-" \
+        printf '%-12s %-18s %-36s %-8s %s\n' kiosk-page "127.0.0.1:8052" "http://127.0.0.1:8052/ (the page)" \
             "$(pidfile_pid checkin checkin || echo '-')" ".local/log/checkin.log"
         pid="$(pidfile_pid bank-simulator bank-simulator || echo '-')"
-        printf '%-12s %-18s %-36s %-8s %s\n' bank-sim "(Kafka only)" "-" "$pid" \
+        printf '%-12s %-18s %-36s %-8s %s\n' bank-sim "127.0.0.1:50059" \
+            "http://127.0.0.1:9109/metrics" "$pid" \
             ".local/log/bank-simulator.log"
     fi
     printf '\nDatabase: postgres://<service>:<service>@%s:%s/benefit (admin: postgres/postgres)\n' \

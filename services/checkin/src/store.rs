@@ -6,8 +6,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use messaging::OutboxEvent;
-
 use crate::announce::{self, NewCheckin, Source};
 use crate::domain::answer::DecisionStanding;
 use crate::domain::window::{BenefitMonth, CheckinWindow, Schedule};
@@ -735,7 +733,7 @@ pub async fn record_checkin(
         Settlement::CheckedIn
     };
     let event = announce::recorded(event_id, checkin);
-    let (traceparent, tracestate) = trace_context(&event);
+    let (traceparent, tracestate) = event.trace_context();
     let written: i64 = sqlx::query_scalar(RECORD_CHECKIN)
         .bind(&checkin.decision_id)
         .bind(month)
@@ -785,22 +783,6 @@ pub async fn record_checkin(
             checkin.decision_id
         ))
     })
-}
-
-/// The trace context `messaging::enqueue` would store with `event`: its own trace when it names
-/// one, else the current span's.
-fn trace_context(event: &OutboxEvent) -> (Option<String>, Option<String>) {
-    if let Some(traceparent) = &event.traceparent {
-        return (Some(traceparent.clone()), None);
-    }
-    let headers = telemetry::headers_for_span(&tracing::Span::current());
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
-    (find("traceparent"), find("tracestate"))
 }
 
 #[derive(sqlx::FromRow)]

@@ -418,14 +418,14 @@ async fn each_scan_is_counted_by_result_centre_and_province_and_timed() -> anyho
         .credential;
     let token = harness.activate("decision-1").await?;
     // The first request to /metrics installs the recorder; scans before it would go uncounted.
-    support::metrics_text(harness.http).await?;
+    testkit::scrape_metrics(harness.http).await?;
 
     harness.scan(&credential, &token).await?;
     harness.scan(&credential, &token).await?;
     harness.scan(&credential, "not a notice").await?;
     assert!(harness.scan("wrong-credential", &token).await.is_err());
 
-    let metrics = support::metrics_text(harness.http).await?;
+    let metrics = testkit::scrape_metrics(harness.http).await?;
     let site = ["centre=\"centre-metrics\"", "province=\"01\""];
     assert_eq!(
         scans_counted(&metrics, &[&["result=\"accepted\""], &site[..]].concat()),

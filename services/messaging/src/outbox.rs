@@ -54,6 +54,27 @@ impl OutboxEvent {
         }
         self
     }
+
+    /// The `traceparent` and `tracestate` stored with the event: its own trace when it names
+    /// one, else the current span's. For a service that writes its outbox row in its own SQL.
+    pub fn trace_context(&self) -> (Option<String>, Option<String>) {
+        match &self.traceparent {
+            Some(traceparent) => (Some(traceparent.clone()), None),
+            None => current_trace_context(),
+        }
+    }
+}
+
+/// The current span's `traceparent` and `tracestate`.
+fn current_trace_context() -> (Option<String>, Option<String>) {
+    let headers = telemetry::headers_for_span(&tracing::Span::current());
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    (find("traceparent"), find("tracestate"))
 }
 
 /// Writes `event` in the caller's transaction, with the current span's trace context.
@@ -73,14 +94,7 @@ pub async fn enqueue_all(
     if events.is_empty() {
         return Ok(());
     }
-    let trace = telemetry::headers_for_span(&tracing::Span::current());
-    let find = |name: &str| {
-        trace
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
-    let (current_parent, current_state) = (find("traceparent"), find("tracestate"));
+    let (current_parent, current_state) = current_trace_context();
     let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
     let topics: Vec<&str> = events.iter().map(|event| event.topic.as_str()).collect();
     let keys: Vec<&str> = events.iter().map(|event| event.key.as_str()).collect();

@@ -367,15 +367,3 @@ async fn launch(config: &Config, clock: &ManualClock) -> anyhow::Result<Launched
     let client = CheckinServiceClient::connect(format!("http://{address}")).await?;
     Ok((client, shutdown, running, http))
 }
-
-/// The text `/metrics` serves at `address`.
-pub async fn metrics_text(address: SocketAddr) -> anyhow::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await?;
-    stream
-        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
-        .await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    Ok(response)
-}

@@ -346,14 +346,7 @@ impl Rig {
 
     /// The service's `/metrics` page.
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.http).await?;
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n")
-            .await?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await?;
-        Ok(response)
+        testkit::scrape_metrics(self.http).await
     }
 
     /// A client of the service's API.

@@ -649,6 +649,12 @@ async fn an_attempt_the_bank_never_answers_is_flagged_overdue_once_and_cleared_b
         None,
         "an answered one is not"
     );
+    // The gauge is set after the flags are committed, by a second query of the same pass.
+    let gauged = format!(r#"transfer_attempts_overdue{{bank="{BANK_A}"}} 1"#);
+    testkit::eventually(WAIT, || async {
+        Ok(rig.metrics().await?.contains(&gauged))
+    })
+    .await?;
     let metrics = rig.metrics().await?;
     assert!(
         metrics.contains(&format!(

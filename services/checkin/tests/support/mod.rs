@@ -206,7 +206,9 @@ impl Harness {
     /// Activates `decision_id` through the topic and returns its notice's token once issued.
     pub async fn activate(&self, decision_id: &str) -> anyhow::Result<String> {
         self.publish_decision(&activation(decision_id)).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        // After a restart the consumer first rejoins its group, which on a busy machine takes
+        // longer than the event itself.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(token) = self.notice_token(decision_id).await? {
                 return Ok(token);

@@ -30,7 +30,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = eligibility::build(config, clock::system()).await?;
+    let clock = config.base.clock()?;
+    let app = eligibility::build(config, clock).await?;
     app.run_until_stopped(serving::shutdown_on_signals())
         .await?;
     Ok(())

@@ -22,7 +22,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = payroll::build(config, clock::system()).await?;
+    let clock = config.base.clock()?;
+    let app = payroll::build(config, clock).await?;
     app.run_until_stopped(serving::shutdown_on_signals())
         .await?;
     Ok(())

@@ -1,5 +1,9 @@
 //! The configuration sections every service shares.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clock::{OffsetFileClock, SharedClock};
 use database::DatabaseSettings;
 use messaging::{KafkaSettings, RelaySettings};
 use serde::{Deserialize, Serialize};
@@ -24,6 +28,18 @@ pub struct BaseConfig {
     pub relay: RelaySettings,
     /// Log format and filter.
     pub telemetry: TelemetrySettings,
+    /// Where the service's time comes from.
+    pub clock: ClockSettings,
+}
+
+/// Where "now" comes from: the wall clock, unless development moves it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ClockSettings {
+    /// A file holding milliseconds to add to the wall clock (`clock::OffsetFileClock`), so the
+    /// system tests and the benchmark can move the time of services running as processes.
+    /// Development only: a production service refuses to start with it.
+    pub offset_file: Option<PathBuf>,
 }
 
 impl BaseConfig {
@@ -36,6 +52,7 @@ impl BaseConfig {
             kafka: KafkaSettings::local(service),
             relay: RelaySettings::default(),
             telemetry: TelemetrySettings::default(),
+            clock: ClockSettings::default(),
         }
     }
 
@@ -50,7 +67,27 @@ impl BaseConfig {
                 "must be at least 1",
             ));
         }
+        if self.clock.offset_file.is_some() && self.deployment == Deployment::Production {
+            return Err(SettingsError::invalid(
+                "clock.offset_file",
+                "moves the time of the service; it is for development and tests only",
+            ));
+        }
         Ok(())
+    }
+
+    /// The service's clock: the wall clock, or the wall clock moved by `clock.offset_file`.
+    pub fn clock(&self) -> Result<SharedClock, SettingsError> {
+        match &self.clock.offset_file {
+            None => Ok(clock::system()),
+            Some(path) => {
+                let clock = OffsetFileClock::open(path).map_err(|error| {
+                    SettingsError::invalid("clock.offset_file", error.to_string())
+                })?;
+                tracing::warn!(path = %path.display(), "the clock follows an offset file");
+                Ok(Arc::new(clock))
+            }
+        }
     }
 }
 
@@ -208,5 +245,35 @@ mod tests {
             assert!(settings::load::<ServiceConfig>("payroll").is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn an_offset_clock_moves_time_in_development_and_stops_a_production_start() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("clock-offset", "86400000")?;
+            jail.set_env("PAYROLL__CLOCK__OFFSET_FILE", "clock-offset");
+            let config: ServiceConfig = settings::load("payroll").map_err(|e| e.to_string())?;
+            let clock = config.base.clock().map_err(|e| e.to_string())?;
+            let ahead = clock.now() - chrono::Utc::now();
+            assert!(ahead > chrono::Duration::hours(23), "{ahead}");
+
+            jail.set_env("PAYROLL__DEPLOYMENT", "production");
+            let refused = settings::load::<ServiceConfig>("payroll").map_err(|e| e.to_string());
+            assert_eq!(
+                refused.err().as_deref(),
+                Some(
+                    "invalid configuration: clock.offset_file: moves the time of the service; \
+                     it is for development and tests only"
+                )
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn without_an_offset_file_the_clock_is_the_wall_clock() {
+        let clock = BaseConfig::default().clock().unwrap();
+        let gap = (clock.now() - chrono::Utc::now()).num_seconds().abs();
+        assert!(gap < 5, "{gap}");
     }
 }

@@ -27,7 +27,7 @@ use tonic_health::ServingStatus;
 
 pub use api_error::ApiError;
 pub use command::{Command, shutdown_on_signals};
-pub use config::{BaseConfig, Deployment};
+pub use config::{BaseConfig, ClockSettings, Deployment};
 pub use infrastructure::{Infrastructure, StartupError, migrate};
 
 /// Where a service listens, the `[server]` section of its configuration.

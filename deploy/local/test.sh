@@ -28,6 +28,10 @@ cargo fmt --all --check || die "formatting differs; run cargo fmt --all"
 log "gate 2/3: cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || die "clippy found problems"
 
+# The fault suite runs the services as processes, from these binaries.
+log "building the service binaries: cargo build --workspace --bins"
+cargo build --workspace --bins || die "the service binaries did not build"
+
 if cargo nextest --version >/dev/null 2>&1; then
     log "gate 3/3: cargo nextest run --workspace $*"
     cargo nextest run --workspace "$@" || die "tests failed"

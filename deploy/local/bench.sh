@@ -13,6 +13,11 @@
 # The bank simulator answers every instruction as credited (ACCC) after its usual delay.
 # Results: printed, and written to .local/bench/results-<time>.json.
 #
+#   BENEFIT_BENCH_PROFILE=payroll deploy/local/bench.sh ...
+#                                     also samples that service's CPU with perf (linux-perf)
+#                                     from the month's start; the hottest functions go to
+#                                     .local/bench/profile-<service>.txt
+#
 # The stack keeps running afterwards on the benchmark's clock; up.sh restarts it on the wall
 # clock with the demo data, down.sh stops it (and frees the broker's memory).
 set -euo pipefail
@@ -62,12 +67,31 @@ done
 start_simulator
 
 mkdir -p "$LOCAL_DIR/bench"
+profiled="${BENEFIT_BENCH_PROFILE:-}"
+if [[ -n "$profiled" ]]; then
+    ensure_command perf linux-perf
+    pid="$(pidfile_pid "$profiled" "$profiled")" || die "no running $profiled to profile"
+    # Started now, it also samples the setup; the report is still dominated by the month
+    # when the month is the larger part of the run.
+    perf record -F 499 -g -p "$pid" -o "$LOCAL_DIR/bench/perf-$profiled.data" \
+        >>"$LOG_DIR/perf.log" 2>&1 &
+    perf_pid=$!
+fi
 log "running the benchmark: $benchmark $*"
 cd "$REPO"
+status=0
 "$benchmark" \
     --clock-file "$clock_file" \
     --run-dir "$RUN_DIR" \
     --brokers "$KAFKA_HOST:$KAFKA_PORT" \
     --database-url "postgres://$PG_SUPERUSER:$PG_SUPERPASSWORD@$PG_HOST:$PG_PORT/benefit" \
     --results "$LOCAL_DIR/bench/results-$(date -u +%Y%m%dT%H%M%SZ).json" \
-    "$@"
+    "$@" || status=$?
+if [[ -n "$profiled" ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$LOCAL_DIR/bench/perf-$profiled.data" --no-children --sort symbol \
+        --stdio 2>/dev/null | grep -v '^$' | head -n 80 >"$LOCAL_DIR/bench/profile-$profiled.txt" || true
+    log "profile of $profiled: .local/bench/profile-$profiled.txt"
+fi
+exit "$status"

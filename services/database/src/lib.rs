@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use settings::{Secret, SettingsError};
 use sqlx::{
-    PgPool,
+    Connection, PgPool,
     migrate::{MigrateError, Migrator},
     postgres::{PgConnectOptions, PgPoolOptions},
 };
@@ -96,11 +96,30 @@ fn is_identifier(name: &str) -> bool {
         && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 
+/// A pooled connection idle for longer than this is pinged before it is handed out; one in
+/// steady use is not.
+///
+/// Pinging every acquire costs a round trip per request, which on a busy service is as much
+/// as the request's own query. A connection in steady use has just proved itself: the pool
+/// pings each one as it comes back, and one that broke since fails a single query and is
+/// dropped when it returns. The ping stays for connections left idle, the ones a restarted
+/// server or a forgetful firewall has most likely cut.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(10);
+
 /// Opens the service's pool; connects eagerly so a wrong password fails at start.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(settings.connect_options())
         .await?;
     tracing::info!(

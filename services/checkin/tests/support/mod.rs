@@ -126,6 +126,8 @@ pub struct Harness {
     pub clock: ManualClock,
     pub config: Config,
     pub client: CheckinServiceClient<Channel>,
+    /// The service's gRPC address, for clients of their own.
+    pub grpc: SocketAddr,
     /// The service's `/metrics` and `/health` address.
     pub http: SocketAddr,
     producer: FutureProducer,
@@ -157,13 +159,14 @@ impl Harness {
         config.missed.poll_interval_ms = 50;
         let clock = ManualClock::starting_at(now);
         let producer: FutureProducer = kafka_settings("feeder").client_config().create()?;
-        let (client, shutdown, running, http) = launch(&config, &clock).await?;
+        let (client, shutdown, running, grpc, http) = launch(&config, &clock).await?;
         Ok(Self {
             database,
             topics,
             clock,
             config,
             client,
+            grpc,
             http,
             producer,
             shutdown,
@@ -175,12 +178,18 @@ impl Harness {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(30), &mut self.running).await???;
-        let (client, shutdown, running, http) = launch(&self.config, &self.clock).await?;
+        let (client, shutdown, running, grpc, http) = launch(&self.config, &self.clock).await?;
         self.client = client;
+        self.grpc = grpc;
         self.http = http;
         self.shutdown = shutdown;
         self.running = running;
         Ok(())
+    }
+
+    /// A client on a connection of its own, as a kiosk has.
+    pub async fn connect(&self) -> anyhow::Result<CheckinServiceClient<Channel>> {
+        Ok(CheckinServiceClient::connect(format!("http://{}", self.grpc)).await?)
     }
 
     /// Produces `event` on the test's decisions topic, keyed by its decision id.
@@ -358,6 +367,7 @@ type Launched = (
     CancellationToken,
     JoinHandle<Result<(), serving::ServeError>>,
     SocketAddr,
+    SocketAddr,
 );
 
 async fn launch(config: &Config, clock: &ManualClock) -> anyhow::Result<Launched> {
@@ -367,5 +377,5 @@ async fn launch(config: &Config, clock: &ManualClock) -> anyhow::Result<Launched
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = CheckinServiceClient::connect(format!("http://{address}")).await?;
-    Ok((client, shutdown, running, http))
+    Ok((client, shutdown, running, address, http))
 }

@@ -4,7 +4,10 @@
 //! redelivered event, decision versions drop stale ones, and the unique (decision, benefit
 //! month) key drops a second check-in for the same month.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use clock::SharedClock;
@@ -19,6 +22,7 @@ use contracts::{
 };
 use messaging::{Handler, HandlerError, Inbound, decode};
 use sqlx::PgConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -27,7 +31,10 @@ use crate::{
         entitlement,
     },
     sealing::{SealedNumber, Sealer},
-    store::{self, Correction, DecisionRow, NewEntitlement, StoredDestination},
+    store::{
+        self, Correction, DecisionRow, LockedDecision, NewEntitlement, OutcomeTarget,
+        StoredDestination, WaitingCheckin,
+    },
     wire,
 };
 
@@ -79,21 +86,361 @@ impl Handler for Events {
         tx: &mut PgConnection,
         message: &Inbound<'_>,
     ) -> Result<(), HandlerError> {
+        let mut tally = Tally::default();
+        self.apply(tx, &mut tally, message).await?;
+        tally.settle();
+        Ok(())
+    }
+
+    /// Applies the common cases a run at a time, in a few statements per run: recorded
+    /// check-ins (one read of their decisions, one insert of their entitlements) and final
+    /// transfer outcomes (one read, one update). Every other message takes `handle`'s path,
+    /// in its place in the batch, after the run before it.
+    async fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        messages: &[&Inbound<'_>],
+    ) -> Result<(), HandlerError> {
+        // Counted only once the whole batch went through: a batch that fails is applied again
+        // message by message.
+        let mut tally = Tally::default();
+        let mut scans: Vec<Scan<'_, '_>> = Vec::new();
+        let mut outcomes: Vec<Settle<'_, '_>> = Vec::new();
+        let mut in_outcomes: HashSet<Uuid> = HashSet::new();
+        for message in messages {
+            if let Some(scan) = recorded_checkin(message) {
+                self.settle_outcomes(tx, &mut tally, std::mem::take(&mut outcomes))
+                    .await?;
+                in_outcomes.clear();
+                scans.push(scan);
+                continue;
+            }
+            match final_outcome(message) {
+                Some(FinalOutcome::Changes(settle)) => {
+                    self.earn_all(tx, &mut tally, std::mem::take(&mut scans))
+                        .await?;
+                    // A second outcome for one entitlement must see the first one's effect.
+                    if !in_outcomes.insert(settle.entitlement_id) {
+                        self.settle_outcomes(tx, &mut tally, std::mem::take(&mut outcomes))
+                            .await?;
+                        in_outcomes.clear();
+                        in_outcomes.insert(settle.entitlement_id);
+                    }
+                    outcomes.push(settle);
+                }
+                // A payment still under way changes nothing, wherever it falls in the batch.
+                Some(FinalOutcome::UnderWay) => {}
+                None => {
+                    self.earn_all(tx, &mut tally, std::mem::take(&mut scans))
+                        .await?;
+                    self.settle_outcomes(tx, &mut tally, std::mem::take(&mut outcomes))
+                        .await?;
+                    in_outcomes.clear();
+                    self.apply(&mut *tx, &mut tally, message)
+                        .instrument(message.span.clone())
+                        .await?;
+                }
+            }
+        }
+        self.earn_all(tx, &mut tally, scans).await?;
+        self.settle_outcomes(tx, &mut tally, outcomes).await?;
+        tally.settle();
+        Ok(())
+    }
+}
+
+/// Metrics owed by a transaction, moved only once it commits: a batch that fails is applied
+/// again message by message and must not count twice.
+#[derive(Default)]
+struct Tally {
+    counts: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl Tally {
+    /// Owes `count`, to run on [`Tally::settle`].
+    fn owe(&mut self, count: impl FnOnce() + Send + 'static) {
+        self.counts.push(Box::new(count));
+    }
+
+    /// Moves every owed metric.
+    fn settle(self) {
+        for count in self.counts {
+            count();
+        }
+    }
+}
+
+/// A recorded check-in of the common case, ready to be applied with others.
+struct Scan<'b, 'm> {
+    message: &'b Inbound<'m>,
+    decision_id: String,
+    month: BenefitMonth,
+    number: i32,
+    /// When it was scanned, if the event says.
+    scanned_at: Option<DateTime<Utc>>,
+}
+
+/// The message as a recorded check-in that decodes and names a decision and a valid month, or
+/// `None` when it is anything else (another topic, a missed check-in, malformed), which the
+/// one-message path handles or refuses.
+fn recorded_checkin<'b, 'm>(message: &'b Inbound<'m>) -> Option<Scan<'b, 'm>> {
+    if message.topic != topics::CHECKIN_SCANS {
+        return None;
+    }
+    let event: CheckinEvent = decode(message).ok()?;
+    let Some(checkin_event::Kind::Recorded(recorded)) = event.kind else {
+        return None;
+    };
+    if event.decision_id.is_empty() {
+        return None;
+    }
+    let month = BenefitMonth::new(event.benefit_month).ok()?;
+    let number = month_number(month).ok()?;
+    Some(Scan {
+        message,
+        decision_id: event.decision_id,
+        month,
+        number,
+        scanned_at: wire::timestamp_from(recorded.scanned_at.as_ref()),
+    })
+}
+
+/// A transfer outcome that sets an entitlement's state, ready to be applied with others.
+struct Settle<'b, 'm> {
+    message: &'b Inbound<'m>,
+    entitlement_id: Uuid,
+    new_state: &'static str,
+}
+
+/// What a payment outcome of the common case asks.
+enum FinalOutcome<'b, 'm> {
+    /// The payment reached a state: paid, parked or failed.
+    Changes(Settle<'b, 'm>),
+    /// The payment is in flight or retrying: nothing to change.
+    UnderWay,
+}
+
+/// The message as an outcome about one payment attempt with a known status, or `None` when it
+/// is anything else (another topic, a notice, malformed), which the one-message path handles
+/// or refuses.
+fn final_outcome<'b, 'm>(message: &'b Inbound<'m>) -> Option<FinalOutcome<'b, 'm>> {
+    if message.topic != topics::TRANSFER_OUTCOMES {
+        return None;
+    }
+    let event: TransferOutcome = decode(message).ok()?;
+    if event.notice.is_some() {
+        return None;
+    }
+    let entitlement_id = Uuid::parse_str(&event.entitlement_id).ok()?;
+    let new_state = match outcome_state(event.status).ok()? {
+        Some(state) => state,
+        None => return Some(FinalOutcome::UnderWay),
+    };
+    Some(FinalOutcome::Changes(Settle {
+        message,
+        entitlement_id,
+        new_state,
+    }))
+}
+
+/// The entitlement state a transfer status sets; `None` while the payment is under way.
+fn outcome_state(status: i32) -> Result<Option<&'static str>, HandlerError> {
+    match TransferStatus::try_from(status) {
+        Ok(TransferStatus::Paid) => Ok(Some("paid")),
+        Ok(TransferStatus::Parked) => Ok(Some("parked")),
+        Ok(TransferStatus::Failed) => Ok(Some("failed")),
+        Ok(TransferStatus::InFlight | TransferStatus::Retrying) => Ok(None),
+        Ok(TransferStatus::Unspecified) | Err(_) => Err(permanent("outcome status is unspecified")),
+    }
+}
+
+/// Whether an outcome moving to `new_state` changes the entitlement. A credit is final: a late
+/// parked or failed answer about an earlier attempt must not undo it.
+fn outcome_changes(target: &OutcomeTarget, new_state: &str) -> bool {
+    target.state != "paid" && target.state != new_state
+}
+
+/// The W3C traceparent of `span`, empty when it has none.
+fn traceparent_of(span: &tracing::Span) -> String {
+    telemetry::headers_for_span(span)
+        .into_iter()
+        .find(|(name, _)| name == "traceparent")
+        .map(|(_, value)| value)
+        .unwrap_or_default()
+}
+
+impl Events {
+    /// Applies one message; the metrics it moves are owed in `tally`.
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        tally: &mut Tally,
+        message: &Inbound<'_>,
+    ) -> Result<(), HandlerError> {
         match message.topic {
             topics::CHECKIN_SCANS => {
                 let event: CheckinEvent = decode(message)?;
-                self.on_checkin(tx, event).await
+                self.on_checkin(tx, tally, event).await
             }
             topics::DECISIONS => {
                 let event: DecisionEvent = decode(message)?;
-                self.on_decision(tx, event).await
+                self.on_decision(tx, tally, event).await
             }
             topics::TRANSFER_OUTCOMES => {
                 let event: TransferOutcome = decode(message)?;
-                self.on_outcome(tx, event).await
+                self.on_outcome(tx, tally, event).await
             }
             other => Err(permanent(format!("payroll does not consume {other}"))),
         }
+    }
+
+    /// Applies a run of recorded check-ins as `on_checkin` applies each in turn: one lock and
+    /// read of their decisions, one insert of the waiting ones, one of the entitlements.
+    async fn earn_all(
+        &self,
+        tx: &mut PgConnection,
+        tally: &mut Tally,
+        run: Vec<Scan<'_, '_>>,
+    ) -> Result<(), HandlerError> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        // A month scanned twice in one run earns once, as the second scan handled alone
+        // would find the first one's entitlement (or waiting check-in): the first one counts.
+        let mut seen: HashSet<(String, i32)> = HashSet::new();
+        let run: Vec<Scan<'_, '_>> = run
+            .into_iter()
+            .filter(|scan| seen.insert((scan.decision_id.clone(), scan.number)))
+            .collect();
+        let mut ids: Vec<&str> = run.iter().map(|scan| scan.decision_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut decisions: HashMap<String, LockedDecision> = store::lock_decisions(tx, &ids)
+            .await?
+            .into_iter()
+            .map(|locked| (locked.decision.decision_id.clone(), locked))
+            .collect();
+        // As for one check-in: only unknown decisions take the decision id's lock, which their
+        // activation holds, and are looked for again.
+        let unknown: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !decisions.contains_key(*id))
+            .collect();
+        if !unknown.is_empty() {
+            store::lock_decision_ids(tx, &unknown).await?;
+            for locked in store::lock_decisions(tx, &unknown).await? {
+                decisions.insert(locked.decision.decision_id.clone(), locked);
+            }
+        }
+        let known: Vec<&Scan<'_, '_>> = run
+            .iter()
+            .filter(|scan| decisions.contains_key(&scan.decision_id))
+            .collect();
+        let known_ids: Vec<&str> = known.iter().map(|scan| scan.decision_id.as_str()).collect();
+        let known_months: Vec<i32> = known.iter().map(|scan| scan.number).collect();
+        let starts: HashMap<(String, i32), NaiveDate> =
+            store::month_starts(tx, &known_ids, &known_months)
+                .await?
+                .into_iter()
+                .map(|(decision_id, number, start)| ((decision_id, number), start))
+                .collect();
+
+        let mut waiting = Vec::new();
+        let mut earned: Vec<(&Scan<'_, '_>, NewEntitlement)> = Vec::new();
+        for scan in &run {
+            let checkin = CheckinFacts {
+                scanned_at: scan.scanned_at.unwrap_or(now),
+                traceparent: traceparent_of(&scan.message.span),
+            };
+            let Some(locked) = decisions.get(&scan.decision_id) else {
+                scan.message.span.in_scope(|| {
+                    tracing::info!(
+                        decision_id = %scan.decision_id,
+                        benefit_month = scan.number,
+                        "check-in waits for its decision"
+                    );
+                });
+                waiting.push(WaitingCheckin {
+                    decision_id: scan.decision_id.clone(),
+                    benefit_month: scan.number,
+                    scanned_at: checkin.scanned_at,
+                    traceparent: checkin.traceparent,
+                });
+                continue;
+            };
+            let facts = MonthFacts {
+                month_start: starts
+                    .get(&(scan.decision_id.clone(), scan.number))
+                    .copied(),
+                suspended: locked.suspended.clone(),
+            };
+            let entitlement = scan.message.span.in_scope(|| {
+                self.entitlement_for(&locked.decision, scan.month, facts, checkin, now)
+            })?;
+            if let Some(entitlement) = entitlement {
+                earned.push((scan, entitlement));
+            }
+        }
+        store::wait_checkins(tx, &waiting, now).await?;
+        let new: Vec<NewEntitlement> = earned
+            .iter()
+            .map(|(_, entitlement)| entitlement.clone())
+            .collect();
+        let created: HashSet<(String, i32)> = store::insert_entitlements(tx, &new)
+            .await?
+            .into_iter()
+            .collect();
+        for (scan, entitlement) in &earned {
+            if created.contains(&(entitlement.decision_id.clone(), entitlement.benefit_month)) {
+                scan.message
+                    .span
+                    .in_scope(|| announce_created(tally, entitlement));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a run of payment outcomes, one per entitlement, as `on_outcome` applies each:
+    /// one lock and read of their entitlements, one update of their states.
+    async fn settle_outcomes(
+        &self,
+        tx: &mut PgConnection,
+        tally: &mut Tally,
+        run: Vec<Settle<'_, '_>>,
+    ) -> Result<(), HandlerError> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = run.iter().map(|settle| settle.entitlement_id).collect();
+        let targets: HashMap<Uuid, OutcomeTarget> = store::lock_outcome_targets(tx, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let mut changed: Vec<(&Settle<'_, '_>, &OutcomeTarget)> = Vec::new();
+        for settle in &run {
+            let Some(target) = targets.get(&settle.entitlement_id) else {
+                return Err(permanent(format!(
+                    "outcome for unknown entitlement {}",
+                    settle.entitlement_id
+                )));
+            };
+            if outcome_changes(target, settle.new_state) {
+                changed.push((settle, target));
+            }
+        }
+        let states: Vec<(Uuid, &str)> = changed
+            .iter()
+            .map(|(settle, _)| (settle.entitlement_id, settle.new_state))
+            .collect();
+        store::set_outcome_states(tx, &states).await?;
+        for (settle, target) in changed {
+            self.outcome_applied(tx, tally, settle.entitlement_id, target, settle.new_state)
+                .instrument(settle.message.span.clone())
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -101,6 +448,7 @@ impl Events {
     async fn on_checkin(
         &self,
         tx: &mut PgConnection,
+        tally: &mut Tally,
         event: CheckinEvent,
     ) -> Result<(), HandlerError> {
         let recorded = match event.kind {
@@ -167,7 +515,7 @@ impl Events {
             scanned_at,
             traceparent,
         };
-        self.earn(tx, &known.decision, month, month_facts, &checkin, now)
+        self.earn(tx, tally, &known.decision, month, month_facts, checkin, now)
             .await
     }
 
@@ -185,15 +533,39 @@ impl Events {
 
     /// Creates the month's entitlement when the decision pays it; a month already earned,
     /// suspended, after the termination or outside the decision changes nothing.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the facts of one check-in, named"
+    )]
     async fn earn(
         &self,
         tx: &mut PgConnection,
+        tally: &mut Tally,
         decision: &DecisionRow,
         month: BenefitMonth,
         facts: MonthFacts,
-        checkin: &CheckinFacts,
+        checkin: CheckinFacts,
         now: DateTime<Utc>,
     ) -> Result<(), HandlerError> {
+        let Some(entitlement) = self.entitlement_for(decision, month, facts, checkin, now)? else {
+            return Ok(());
+        };
+        if store::insert_entitlement(tx, &entitlement).await? {
+            announce_created(tally, &entitlement);
+        }
+        Ok(())
+    }
+
+    /// The entitlement the check-in earns, or `None` when the decision does not pay the month
+    /// (suspended, after the termination or outside the decision).
+    fn entitlement_for(
+        &self,
+        decision: &DecisionRow,
+        month: BenefitMonth,
+        facts: MonthFacts,
+        checkin: CheckinFacts,
+        now: DateTime<Utc>,
+    ) -> Result<Option<NewEntitlement>, HandlerError> {
         let scanned_at = checkin.scanned_at;
         let number = month_number(month)?;
         let month_start = match facts.month_start {
@@ -211,7 +583,7 @@ impl Events {
                 ?verdict,
                 "check-in earns no entitlement"
             );
-            return Ok(());
+            return Ok(None);
         }
         let payment_by =
             calendar::payment_deadline(month, month_start, decision.received_on, &self.calendar)
@@ -219,51 +591,34 @@ impl Events {
         // Statistics and the shared-account check file the entitlement under the month of the
         // scan, so a consumer lagging across a month end does not move it to the next month.
         let earned_month = first_of_month(vietnam_date(scanned_at));
-        let created = store::insert_entitlement(
-            tx,
-            &NewEntitlement {
-                entitlement_id: Uuid::new_v4(),
-                decision_id: decision.decision_id.clone(),
-                benefit_month: number,
-                amount_dong: decision.amount_dong,
-                province: decision.province.clone(),
-                // The decision's sealed number is copied as it is: same number, same digest.
-                destination: StoredDestination {
-                    bank_id: decision.bank_id.clone(),
-                    kind: decision.destination_kind,
-                    number: SealedNumber {
-                        sealed: decision.destination_sealed.clone(),
-                        digest: decision.destination_digest.clone(),
-                    },
-                    holder_name: decision.holder_name.clone(),
+        Ok(Some(NewEntitlement {
+            entitlement_id: Uuid::new_v4(),
+            decision_id: decision.decision_id.clone(),
+            benefit_month: number,
+            amount_dong: decision.amount_dong,
+            province: decision.province.clone(),
+            // The decision's sealed number is copied as it is: same number, same digest.
+            destination: StoredDestination {
+                bank_id: decision.bank_id.clone(),
+                kind: decision.destination_kind,
+                number: SealedNumber {
+                    sealed: decision.destination_sealed.clone(),
+                    digest: decision.destination_digest.clone(),
                 },
-                payment_by,
-                earned_month,
-                scanned_at,
-                traceparent: checkin.traceparent.clone(),
-                created_at: now,
+                holder_name: decision.holder_name.clone(),
             },
-        )
-        .await?;
-        if created {
-            let province = decision.province.clone();
-            metrics::counter!("payroll_entitlements_created_total", "province" => province.clone())
-                .increment(1);
-            metrics::counter!("payroll_entitlement_amount_dong_total", "province" => province)
-                .increment(u64::try_from(decision.amount_dong).unwrap_or_default());
-            tracing::info!(
-                decision_id = %decision.decision_id,
-                benefit_month = number,
-                %payment_by,
-                "entitlement created"
-            );
-        }
-        Ok(())
+            payment_by,
+            earned_month,
+            scanned_at,
+            traceparent: checkin.traceparent,
+            created_at: now,
+        }))
     }
 
     async fn on_decision(
         &self,
         tx: &mut PgConnection,
+        tally: &mut Tally,
         event: DecisionEvent,
     ) -> Result<(), HandlerError> {
         if event.decision_id.is_empty() {
@@ -277,7 +632,7 @@ impl Events {
         store::lock_decision_id(tx, &event.decision_id).await?;
         if let decision_event::Change::Activated(activated) = change {
             return self
-                .on_activated(tx, &event.decision_id, version, activated)
+                .on_activated(tx, tally, &event.decision_id, version, activated)
                 .await;
         }
         let Some(decision) = store::lock_decision(tx, &event.decision_id).await? else {
@@ -338,6 +693,7 @@ impl Events {
     async fn on_activated(
         &self,
         tx: &mut PgConnection,
+        tally: &mut Tally,
         decision_id: &str,
         version: i64,
         activated: DecisionActivated,
@@ -400,7 +756,7 @@ impl Events {
                 scanned_at,
                 traceparent,
             };
-            self.earn(tx, &decision, month, facts, &checkin, now)
+            self.earn(tx, tally, &decision, month, facts, checkin, now)
                 .await?;
         }
         Ok(())
@@ -460,48 +816,58 @@ impl Events {
     async fn on_outcome(
         &self,
         tx: &mut PgConnection,
+        tally: &mut Tally,
         event: TransferOutcome,
     ) -> Result<(), HandlerError> {
         // A notice is about a list or a decision, not an attempt: its attempt fields are empty.
         match event.notice {
             Some(transfer_outcome::Notice::ListRefused(refused)) => {
-                return self.on_list_refused(tx, refused).await;
+                return self.on_list_refused(tx, tally, refused).await;
             }
             Some(transfer_outcome::Notice::DestinationCorrected(corrected)) => {
-                return self.on_destination_corrected(tx, corrected).await;
+                return self.on_destination_corrected(tx, tally, corrected).await;
             }
             None => {}
         }
         let entitlement_id = Uuid::parse_str(&event.entitlement_id)
             .map_err(|_| permanent("outcome entitlement_id is not a uuid"))?;
-        let new_state = match TransferStatus::try_from(event.status) {
-            Ok(TransferStatus::Paid) => "paid",
-            Ok(TransferStatus::Parked) => "parked",
-            Ok(TransferStatus::Failed) => "failed",
-            Ok(TransferStatus::InFlight | TransferStatus::Retrying) => return Ok(()),
-            Ok(TransferStatus::Unspecified) | Err(_) => {
-                return Err(permanent("outcome status is unspecified"));
-            }
+        let Some(new_state) = outcome_state(event.status)? else {
+            return Ok(());
         };
         let Some(target) = store::lock_outcome_target(tx, entitlement_id).await? else {
             return Err(permanent(format!(
                 "outcome for unknown entitlement {entitlement_id}"
             )));
         };
-        // A credit is final: a late parked or failed answer about an earlier attempt must not
-        // undo it.
-        if target.state == "paid" || target.state == new_state {
+        if !outcome_changes(&target, new_state) {
             return Ok(());
         }
         store::set_outcome_state(tx, entitlement_id, new_state).await?;
+        self.outcome_applied(tx, tally, entitlement_id, &target, new_state)
+            .await
+    }
+
+    /// What follows an entitlement's move to `new_state`, once stored: a credit for a month a
+    /// termination cancelled becomes a debt, and the time from check-in to credit is measured.
+    async fn outcome_applied(
+        &self,
+        tx: &mut PgConnection,
+        tally: &mut Tally,
+        entitlement_id: Uuid,
+        target: &OutcomeTarget,
+        new_state: &'static str,
+    ) -> Result<(), HandlerError> {
         let now = self.clock.now();
         if new_state == "paid" {
             if target.termination_reason.is_some() {
                 store::record_debt(tx, entitlement_id, now).await?;
             }
             let waited = (now - target.scanned_at).to_std().unwrap_or_default();
-            metrics::histogram!("checkin_to_credit_seconds", "bank" => target.bank_id)
-                .record(waited.as_secs_f64());
+            let bank = target.bank_id.clone();
+            tally.owe(move || {
+                metrics::histogram!("checkin_to_credit_seconds", "bank" => bank)
+                    .record(waited.as_secs_f64());
+            });
         }
         tracing::info!(%entitlement_id, state = new_state, "transfer outcome applied");
         Ok(())
@@ -517,6 +883,7 @@ impl Events {
     async fn on_destination_corrected(
         &self,
         tx: &mut PgConnection,
+        tally: &mut Tally,
         corrected: BankDestinationCorrected,
     ) -> Result<(), HandlerError> {
         if corrected.correction_id.is_empty() {
@@ -570,7 +937,7 @@ impl Events {
         }
         let changed_by: Vec<String> = [proposed_by, confirmed_by].into_iter().flatten().collect();
         store::change_destination(tx, &corrected.decision_id, &stored, &changed_by).await?;
-        metrics::counter!("payroll_destination_corrections_total").increment(1);
+        tally.owe(|| metrics::counter!("payroll_destination_corrections_total").increment(1));
         tracing::info!(
             correction_id = %corrected.correction_id,
             decision_id = %corrected.decision_id,
@@ -587,6 +954,7 @@ impl Events {
     async fn on_list_refused(
         &self,
         tx: &mut PgConnection,
+        tally: &mut Tally,
         refused: PaymentListRefused,
     ) -> Result<(), HandlerError> {
         let list_id = Uuid::parse_str(&refused.list_id)
@@ -612,9 +980,13 @@ impl Events {
             self.clock.now(),
         )
         .await?;
-        metrics::counter!("payroll_lists_refused_total", "reason" => reason.to_owned())
-            .increment(1);
-        metrics::counter!("payroll_lines_recut_total").increment(returned.pending);
+        let refusal_reason = reason.to_owned();
+        let recut = returned.pending;
+        tally.owe(move || {
+            metrics::counter!("payroll_lists_refused_total", "reason" => refusal_reason)
+                .increment(1);
+            metrics::counter!("payroll_lines_recut_total").increment(recut);
+        });
         tracing::warn!(
             %list_id,
             reason,
@@ -636,11 +1008,25 @@ struct CheckinFacts {
 
 /// The W3C traceparent of the current span, empty when tracing is off.
 fn current_traceparent() -> String {
-    telemetry::headers_for_span(&tracing::Span::current())
-        .into_iter()
-        .find(|(name, _)| name == "traceparent")
-        .map(|(_, value)| value)
-        .unwrap_or_default()
+    traceparent_of(&tracing::Span::current())
+}
+
+/// Owes the metrics of a created entitlement and logs it.
+fn announce_created(tally: &mut Tally, entitlement: &NewEntitlement) {
+    let province = entitlement.province.clone();
+    let amount = u64::try_from(entitlement.amount_dong).unwrap_or_default();
+    tally.owe(move || {
+        metrics::counter!("payroll_entitlements_created_total", "province" => province.clone())
+            .increment(1);
+        metrics::counter!("payroll_entitlement_amount_dong_total", "province" => province)
+            .increment(amount);
+    });
+    tracing::info!(
+        decision_id = %entitlement.decision_id,
+        benefit_month = entitlement.benefit_month,
+        payment_by = %entitlement.payment_by,
+        "entitlement created"
+    );
 }
 
 /// What is stored about one month of a decision: its first day, if the decision listed it,

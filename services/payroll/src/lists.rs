@@ -509,6 +509,11 @@ pub fn cutter(
                 return;
             }
             let now = clock.now();
+            // A clock set back (an operator's correction, a test moving the date) would
+            // otherwise wait until it passes the last cut again: count from now instead.
+            if now < last_cut {
+                last_cut = now;
+            }
             let due = backlog || schedule.is_due(last_cut, now);
             let full = !due && schedule.cuts_on_size() && backlog_full(&pool, max_lines).await;
             if !due && !full {

@@ -153,6 +153,69 @@ pub async fn lock_decision_month(
     .await
 }
 
+/// A decision with its suspended months, as a batch of check-ins reads it.
+#[derive(Debug, Clone, FromRow)]
+pub struct LockedDecision {
+    /// The decision.
+    #[sqlx(flatten)]
+    pub decision: DecisionRow,
+    /// The decision's suspended months.
+    pub suspended: Vec<i32>,
+}
+
+/// The stored decisions among `decision_ids`, each with its suspended months, locked in id
+/// order for the rest of the transaction; an unknown id has no row.
+pub async fn lock_decisions(
+    conn: &mut PgConnection,
+    decision_ids: &[&str],
+) -> sqlx::Result<Vec<LockedDecision>> {
+    // Locking in id order keeps two batches sharing decisions from deadlocking each other.
+    sqlx::query_as(
+        "SELECT d.decision_id, d.version, d.person_id, d.amount_dong, d.months, d.start_date, \
+         d.province, d.bank_id, d.destination_kind, d.destination_sealed, d.destination_digest, \
+         d.holder_name, d.received_on, d.termination_effective, \
+         ARRAY(SELECT s.benefit_month FROM suspended_months s \
+           WHERE s.decision_id = d.decision_id) AS suspended \
+         FROM decisions d WHERE d.decision_id = ANY($1) \
+         ORDER BY d.decision_id FOR UPDATE OF d",
+    )
+    .bind(decision_ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Takes the decision-id lock of every id in `decision_ids`, in the order given (sorted by
+/// the caller): the batch form of [`lock_decision_id`].
+pub async fn lock_decision_ids(conn: &mut PgConnection, decision_ids: &[&str]) -> sqlx::Result<()> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('payroll.decision:' || id, 0)) \
+         FROM UNNEST($1::text[]) WITH ORDINALITY AS u(id, position) ORDER BY position",
+    )
+    .bind(decision_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The stored first days of the (decision, benefit month) pairs, for those the decision
+/// listed: decision id, benefit month, first day.
+pub async fn month_starts(
+    conn: &mut PgConnection,
+    decision_ids: &[&str],
+    months: &[i32],
+) -> sqlx::Result<Vec<(String, i32, NaiveDate)>> {
+    sqlx::query_as(
+        "SELECT m.decision_id, m.benefit_month, m.month_start \
+         FROM decision_months m \
+         JOIN UNNEST($1::text[], $2::int[]) AS u(decision_id, benefit_month) \
+           ON m.decision_id = u.decision_id AND m.benefit_month = u.benefit_month",
+    )
+    .bind(decision_ids)
+    .bind(months)
+    .fetch_all(conn)
+    .await
+}
+
 /// Records that `version` of the decision has been applied.
 pub async fn set_version(
     conn: &mut PgConnection,
@@ -304,6 +367,50 @@ pub async fn wait_checkin(
     Ok(())
 }
 
+/// A check-in stored to wait for its decision.
+#[derive(Debug, Clone)]
+pub struct WaitingCheckin {
+    /// Decision it names.
+    pub decision_id: String,
+    /// Benefit month.
+    pub benefit_month: i32,
+    /// When it was scanned.
+    pub scanned_at: DateTime<Utc>,
+    /// Its W3C traceparent, empty when it carried none.
+    pub traceparent: String,
+}
+
+/// Stores check-ins whose decision has not arrived yet, in one statement: the batch form of
+/// [`wait_checkin`]. A month already waiting keeps the check-in stored first.
+pub async fn wait_checkins(
+    conn: &mut PgConnection,
+    checkins: &[WaitingCheckin],
+    received_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    if checkins.is_empty() {
+        return Ok(());
+    }
+    let decision_ids: Vec<&str> = checkins.iter().map(|c| c.decision_id.as_str()).collect();
+    let months: Vec<i32> = checkins.iter().map(|c| c.benefit_month).collect();
+    let scanned: Vec<DateTime<Utc>> = checkins.iter().map(|c| c.scanned_at).collect();
+    let traceparents: Vec<&str> = checkins.iter().map(|c| c.traceparent.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO waiting_checkins (decision_id, benefit_month, scanned_at, received_at, \
+         traceparent) \
+         SELECT d, m, s, $5, t FROM UNNEST($1::text[], $2::int[], $3::timestamptz[], $4::text[]) \
+           AS u(d, m, s, t) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&decision_ids)
+    .bind(&months)
+    .bind(&scanned)
+    .bind(&traceparents)
+    .bind(received_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Removes and returns the check-ins that waited for the decision: benefit month, scan time
 /// and the check-in's traceparent.
 pub async fn take_waiting_checkins(
@@ -373,6 +480,77 @@ pub async fn insert_entitlement(conn: &mut PgConnection, e: &NewEntitlement) -> 
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Inserts entitlements in one statement, the batch form of [`insert_entitlement`]; returns
+/// the (decision, benefit month) of those created, the others' months having one already.
+pub async fn insert_entitlements(
+    conn: &mut PgConnection,
+    entitlements: &[NewEntitlement],
+) -> sqlx::Result<Vec<(String, i32)>> {
+    if entitlements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = entitlements.iter().map(|e| e.entitlement_id).collect();
+    let decision_ids: Vec<&str> = entitlements
+        .iter()
+        .map(|e| e.decision_id.as_str())
+        .collect();
+    let months: Vec<i32> = entitlements.iter().map(|e| e.benefit_month).collect();
+    let amounts: Vec<i64> = entitlements.iter().map(|e| e.amount_dong).collect();
+    let provinces: Vec<&str> = entitlements.iter().map(|e| e.province.as_str()).collect();
+    let banks: Vec<&str> = entitlements
+        .iter()
+        .map(|e| e.destination.bank_id.as_str())
+        .collect();
+    let kinds: Vec<i16> = entitlements.iter().map(|e| e.destination.kind).collect();
+    let sealed: Vec<&[u8]> = entitlements
+        .iter()
+        .map(|e| e.destination.number.sealed.as_slice())
+        .collect();
+    let digests: Vec<&[u8]> = entitlements
+        .iter()
+        .map(|e| e.destination.number.digest.as_slice())
+        .collect();
+    let holders: Vec<&str> = entitlements
+        .iter()
+        .map(|e| e.destination.holder_name.as_str())
+        .collect();
+    let payment_by: Vec<NaiveDate> = entitlements.iter().map(|e| e.payment_by).collect();
+    let earned: Vec<NaiveDate> = entitlements.iter().map(|e| e.earned_month).collect();
+    let scanned: Vec<DateTime<Utc>> = entitlements.iter().map(|e| e.scanned_at).collect();
+    let created: Vec<DateTime<Utc>> = entitlements.iter().map(|e| e.created_at).collect();
+    let traceparents: Vec<&str> = entitlements
+        .iter()
+        .map(|e| e.traceparent.as_str())
+        .collect();
+    sqlx::query_as(
+        "INSERT INTO entitlements (entitlement_id, decision_id, benefit_month, amount_dong, \
+         province, bank_id, destination_kind, destination_sealed, destination_digest, \
+         holder_name, payment_by, earned_month, scanned_at, created_at, traceparent, state) \
+         SELECT *, 'pending' FROM UNNEST($1::uuid[], $2::text[], $3::int[], $4::bigint[], \
+           $5::text[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[], $10::text[], \
+           $11::date[], $12::date[], $13::timestamptz[], $14::timestamptz[], $15::text[]) \
+         ON CONFLICT (decision_id, benefit_month) DO NOTHING \
+         RETURNING decision_id, benefit_month",
+    )
+    .bind(&ids)
+    .bind(&decision_ids)
+    .bind(&months)
+    .bind(&amounts)
+    .bind(&provinces)
+    .bind(&banks)
+    .bind(&kinds)
+    .bind(&sealed)
+    .bind(&digests)
+    .bind(&holders)
+    .bind(&payment_by)
+    .bind(&earned)
+    .bind(&scanned)
+    .bind(&created)
+    .bind(&traceparents)
+    .fetch_all(conn)
+    .await
 }
 
 /// An entitlement's month and state, for the termination's effects.
@@ -922,6 +1100,58 @@ pub async fn lock_outcome_target(
     .bind(entitlement_id)
     .fetch_optional(conn)
     .await
+}
+
+/// The entitlements among `entitlement_ids` with what applying an outcome needs, locked in
+/// id order: the batch form of [`lock_outcome_target`]. An unknown id has no row.
+pub async fn lock_outcome_targets(
+    conn: &mut PgConnection,
+    entitlement_ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, OutcomeTarget)>> {
+    let rows: Vec<IdentifiedTarget> = sqlx::query_as(
+        "SELECT entitlement_id, state, termination_reason, scanned_at, bank_id \
+         FROM entitlements WHERE entitlement_id = ANY($1) \
+         ORDER BY entitlement_id FOR UPDATE",
+    )
+    .bind(entitlement_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.entitlement_id, row.target))
+        .collect())
+}
+
+#[derive(FromRow)]
+struct IdentifiedTarget {
+    entitlement_id: Uuid,
+    #[sqlx(flatten)]
+    target: OutcomeTarget,
+}
+
+/// Sets the states of entitlements after their transfer outcomes, in one statement: the batch
+/// form of [`set_outcome_state`]. Each id appears once.
+pub async fn set_outcome_states(
+    conn: &mut PgConnection,
+    changes: &[(Uuid, &str)],
+) -> sqlx::Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = changes.iter().map(|(id, _)| *id).collect();
+    let states: Vec<&str> = changes.iter().map(|(_, state)| *state).collect();
+    sqlx::query(
+        "UPDATE entitlements e SET state = u.state, \
+         failed_attempts = e.failed_attempts \
+           + CASE WHEN u.state IN ('parked', 'failed') THEN 1 ELSE 0 END \
+         FROM UNNEST($1::uuid[], $2::text[]) AS u(id, state) \
+         WHERE e.entitlement_id = u.id",
+    )
+    .bind(&ids)
+    .bind(&states)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Sets an entitlement's state after a transfer outcome; a parked or failed one counts as a

@@ -2,13 +2,20 @@
 //! `BENCH_ENTITLEMENTS=1000000 cargo nextest run --release -p payroll --run-ignored only bench
 //! --no-capture`:
 //! - cutting, signing and publishing entitlements already created;
-//! - creating entitlements from check-ins arriving on `checkin.scans.v1`.
+//! - creating entitlements from check-ins arriving on `checkin.scans.v1`;
+//! - marking entitlements paid from outcomes arriving on `transfer.outcomes.v1`.
+//!
+//! `BENCH_BATCH_SIZE` sets how many messages the consumer applies per transaction (1 measures
+//! one transaction per message).
 
 mod support;
 
 use std::time::{Duration, Instant};
 
-use contracts::topics;
+use contracts::{
+    topics,
+    transfer::v1::{TransferOutcome, TransferStatus},
+};
 use messaging::headers;
 use prost::Message as _;
 use rdkafka::{message::OwnedHeaders, producer::FutureRecord, util::Timeout};
@@ -23,6 +30,54 @@ fn bench_size() -> usize {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(100_000)
+}
+
+/// Starts payroll for a benchmark: a daily cut keeps the cutter still (the cut benchmark moves
+/// the clock to it), and `BENCH_BATCH_SIZE`, when set, bounds the consumer's batches.
+async fn start_for_bench() -> anyhow::Result<Payroll> {
+    let batch_size: Option<usize> = std::env::var("BENCH_BATCH_SIZE")
+        .ok()
+        .and_then(|value| value.parse().ok());
+    start_with(|config| {
+        config.lists.daily_cut_at = "16:00".into();
+        if let Some(batch_size) = batch_size {
+            config.base.kafka.batch_size = batch_size;
+        }
+    })
+    .await
+}
+
+/// Publishes `records` (key, payload) on the test's copy of `topic`, each with its own event
+/// id, `SEED_BATCH` in flight at a time.
+async fn produce(
+    payroll: &Payroll,
+    topic: &str,
+    records: impl Iterator<Item = (String, Vec<u8>)>,
+) -> anyhow::Result<()> {
+    let producer = messaging::idempotent_producer(&testkit::kafka_settings("bench-feeder"))?;
+    let topic = payroll.topics.name(topic);
+    let mut records = records.peekable();
+    while records.peek().is_some() {
+        let batch: Vec<(String, Vec<u8>, String)> = records
+            .by_ref()
+            .take(SEED_BATCH)
+            .map(|(key, payload)| (key, payload, Uuid::new_v4().to_string()))
+            .collect();
+        let deliveries =
+            batch.iter().map(|(key, payload, event_id)| {
+                let record = FutureRecord::to(&topic).key(key).payload(payload).headers(
+                    headers::with_pairs(
+                        OwnedHeaders::new(),
+                        [(headers::EVENT_ID, event_id.as_str())],
+                    ),
+                );
+                producer.send(record, Timeout::After(Duration::from_secs(60)))
+            });
+        for delivery in futures::future::join_all(deliveries).await {
+            delivery.map_err(|(error, _)| error)?;
+        }
+    }
+    Ok(())
 }
 
 /// Stores `count` active decisions `d-1` … `d-<count>` spread over the 63 provinces, each paid
@@ -77,7 +132,7 @@ async fn bench_cut_sign_and_publish_pending_entitlements() -> anyhow::Result<()>
     let count = bench_size();
     // A daily cut at 16:00 keeps the cutter still while the entitlements are seeded; once due,
     // it cuts full batches back to back until none is left.
-    let payroll = start_with(|config| config.lists.daily_cut_at = "16:00".into()).await?;
+    let payroll = start_for_bench().await?;
     let seeding = Instant::now();
     seed_decisions(&payroll, count).await?;
     let mut db = payroll.db().await?;
@@ -149,36 +204,16 @@ async fn bench_cut_sign_and_publish_pending_entitlements() -> anyhow::Result<()>
 #[ignore = "benchmark; run on demand"]
 async fn bench_entitlements_created_from_checkin_scans() -> anyhow::Result<()> {
     let count = bench_size();
-    // A daily cut keeps the cutter out of the measurement.
-    let payroll = start_with(|config| config.lists.daily_cut_at = "16:00".into()).await?;
+    let payroll = start_for_bench().await?;
     seed_decisions(&payroll, count).await?;
 
-    let producer = messaging::idempotent_producer(&testkit::kafka_settings("bench-feeder"))?;
-    let topic = payroll.topics.name(topics::CHECKIN_SCANS);
     let started = Instant::now();
-    for first in (1..=count).step_by(SEED_BATCH) {
-        let last = (first + SEED_BATCH - 1).min(count);
-        let records: Vec<(String, Vec<u8>, String)> = (first..=last)
-            .map(|n| {
-                let event = checked_in(&format!("d-{n}"), 1);
-                let payload = event.encode_to_vec();
-                (event.decision_id, payload, Uuid::new_v4().to_string())
-            })
-            .collect();
-        let deliveries =
-            records.iter().map(|(key, payload, event_id)| {
-                let record = FutureRecord::to(&topic).key(key).payload(payload).headers(
-                    headers::with_pairs(
-                        OwnedHeaders::new(),
-                        [(headers::EVENT_ID, event_id.as_str())],
-                    ),
-                );
-                producer.send(record, Timeout::After(Duration::from_secs(60)))
-            });
-        for delivery in futures::future::join_all(deliveries).await {
-            delivery.map_err(|(error, _)| error)?;
-        }
-    }
+    let checkins = (1..=count).map(|n| {
+        let event = checked_in(&format!("d-{n}"), 1);
+        let payload = event.encode_to_vec();
+        (event.decision_id, payload)
+    });
+    produce(&payroll, topics::CHECKIN_SCANS, checkins).await?;
     let produced = started.elapsed();
 
     let total = i64::try_from(count)?;
@@ -213,6 +248,88 @@ async fn bench_entitlements_created_from_checkin_scans() -> anyhow::Result<()> {
         produced.as_secs_f64(),
         created.as_secs_f64(),
         count as f64 / created.as_secs_f64()
+    );
+    payroll.stop().await
+}
+
+#[tokio::test]
+#[ignore = "benchmark; run on demand"]
+async fn bench_outcomes_mark_listed_entitlements_paid() -> anyhow::Result<()> {
+    let count = bench_size();
+    let payroll = start_for_bench().await?;
+    seed_decisions(&payroll, count).await?;
+    let mut db = payroll.db().await?;
+    sqlx::query(
+        "INSERT INTO payroll.entitlements (entitlement_id, decision_id, benefit_month, \
+         amount_dong, province, bank_id, destination_kind, destination_sealed, \
+         destination_digest, holder_name, payment_by, earned_month, scanned_at, created_at, \
+         state) \
+         SELECT gen_random_uuid(), decision_id, 1, amount_dong, province, bank_id, \
+                destination_kind, destination_sealed, destination_digest, holder_name, \
+                '2026-03-26', '2026-03-01', now(), now(), 'listed' \
+         FROM payroll.decisions",
+    )
+    .execute(&mut db)
+    .await?;
+    sqlx::query("ANALYZE payroll.entitlements")
+        .execute(&mut db)
+        .await?;
+    let listed: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT entitlement_id, decision_id FROM payroll.entitlements")
+            .fetch_all(&mut db)
+            .await?;
+    let Some((last, _)) = listed.last().cloned() else {
+        anyhow::bail!("nothing seeded");
+    };
+
+    let started = Instant::now();
+    let outcomes = listed.into_iter().map(|(entitlement_id, decision_id)| {
+        let outcome = TransferOutcome {
+            entitlement_id: entitlement_id.to_string(),
+            decision_id,
+            benefit_month: 1,
+            amount_dong: 6_000_000,
+            attempt: 1,
+            status: TransferStatus::Paid as i32,
+            ..Default::default()
+        };
+        (outcome.entitlement_id.clone(), outcome.encode_to_vec())
+    });
+    produce(&payroll, topics::TRANSFER_OUTCOMES, outcomes).await?;
+    let produced = started.elapsed();
+
+    let total = i64::try_from(count)?;
+    loop {
+        // Outcomes are consumed in order on the one partition: the last one sent comes last.
+        let last_paid = payroll
+            .count(&format!(
+                "SELECT count(*) FROM payroll.entitlements \
+                 WHERE entitlement_id = '{last}' AND state = 'paid'"
+            ))
+            .await?;
+        let paid = if last_paid == 1 {
+            payroll
+                .count("SELECT count(*) FROM payroll.entitlements WHERE state = 'paid'")
+                .await?
+        } else {
+            0
+        };
+        if paid == total {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(3_600),
+            "only {paid} of {total} entitlements paid after an hour"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let applied = started.elapsed();
+    println!(
+        "{count} outcomes: produced in {:.1} s; entitlements paid {:.1} s after the first was \
+         sent ({:.0} outcomes/s)",
+        produced.as_secs_f64(),
+        applied.as_secs_f64(),
+        count as f64 / applied.as_secs_f64()
     );
     payroll.stop().await
 }

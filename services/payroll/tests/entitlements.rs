@@ -1,11 +1,15 @@
 //! Check-ins become entitlements: once per decision and benefit month, after the decision
-//! arrives, and never for a month after a termination.
+//! arrives, and never for a month after a termination; the same whether the consumer takes
+//! them one by one or many in one transaction.
 
 mod support;
 
+use std::time::Duration;
+
 use chrono::{TimeZone, Utc};
-use contracts::checkin::v1::checkin_event;
-use support::{account, activated, checked_in, start, terminated};
+use contracts::{checkin::v1::checkin_event, topics};
+use rdkafka::Message as _;
+use support::{Record, account, activated, checked_in, checkin_record, start, terminated};
 
 #[tokio::test]
 async fn a_checkin_delivered_twice_creates_one_entitlement() -> anyhow::Result<()> {
@@ -184,5 +188,205 @@ async fn a_checkin_handled_after_the_month_end_is_filed_under_the_month_it_was_s
             .await?,
         1
     );
+    payroll.stop().await
+}
+
+#[tokio::test]
+async fn a_batch_holding_one_scan_several_times_and_redelivered_creates_one_entitlement()
+-> anyhow::Result<()> {
+    // Arrange: the decision is known and one check-in for month 1 already applied.
+    let payroll = start().await?;
+    payroll
+        .decide(&activated("d-dup", "p-dup", account("0011001000011")))
+        .await?;
+    let first = checkin_record(&checked_in("d-dup", 1));
+    payroll.publish(&first).await?;
+    payroll
+        .wait_for_count("SELECT count(*) FROM payroll.entitlements", 1)
+        .await?;
+
+    // Act: a backlog holding that check-in redelivered (same event id), the same scan
+    // published again under new event ids, one of them twice, and month 2 twice.
+    let again = checkin_record(&checked_in("d-dup", 1));
+    let month_two = checkin_record(&checked_in("d-dup", 2));
+    let backlog = [
+        first.clone(),
+        again.clone(),
+        checkin_record(&checked_in("d-dup", 1)),
+        again,
+        month_two.clone(),
+        checkin_record(&checked_in("d-dup", 2)),
+        month_two,
+    ];
+    let payroll = payroll.restart_after(&backlog).await?;
+    payroll
+        .wait_for_count(
+            &format!(
+                "SELECT count(*) FROM payroll.inbox WHERE topic = '{}'",
+                topics::CHECKIN_SCANS
+            ),
+            5,
+        )
+        .await?;
+
+    // Assert: one entitlement per month, and the backlog went through in one transaction.
+    assert_eq!(
+        payroll
+            .count(
+                "SELECT count(*) FROM payroll.entitlements WHERE decision_id = 'd-dup' \
+                 AND benefit_month = 1"
+            )
+            .await?,
+        1
+    );
+    assert_eq!(
+        payroll
+            .count(
+                "SELECT count(*) FROM payroll.entitlements WHERE decision_id = 'd-dup' \
+                 AND benefit_month = 2 AND state = 'pending' AND amount_dong = 6000000"
+            )
+            .await?,
+        1
+    );
+    assert_eq!(payroll.transactions_for(topics::CHECKIN_SCANS).await?, 2);
+    payroll.stop().await
+}
+
+#[tokio::test]
+async fn a_batch_mixing_known_unknown_and_terminated_decisions_applies_each_rule()
+-> anyhow::Result<()> {
+    // Arrange: one decision known, one ended on 20 April (month 3 starts 16 May).
+    let payroll = start().await?;
+    payroll
+        .decide(&activated("d-known", "p-known", account("0011001000012")))
+        .await?;
+    payroll
+        .decide(&activated("d-ended", "p-ended", account("0011001000013")))
+        .await?;
+    payroll
+        .decide(&terminated("d-ended", 2, (2026, 4, 20)))
+        .await?;
+    payroll
+        .wait_for_count(
+            "SELECT count(*) FROM payroll.decisions WHERE termination_effective IS NOT NULL",
+            1,
+        )
+        .await?;
+
+    // Act: check-ins for the known decision, one not yet known, and the ended one.
+    let backlog: Vec<Record> = [
+        checked_in("d-known", 1),
+        checked_in("d-later", 1),
+        checked_in("d-ended", 3),
+        checked_in("d-known", 2),
+        checked_in("d-later", 2),
+        checked_in("d-ended", 2),
+    ]
+    .iter()
+    .map(checkin_record)
+    .collect();
+    let payroll = payroll.restart_after(&backlog).await?;
+    payroll
+        .wait_for_count(
+            &format!(
+                "SELECT count(*) FROM payroll.inbox WHERE topic = '{}'",
+                topics::CHECKIN_SCANS
+            ),
+            6,
+        )
+        .await?;
+
+    // Assert: the known months earn, the unknown decision's months wait, the month after
+    // the termination earns nothing; all in one transaction.
+    assert_eq!(payroll.transactions_for(topics::CHECKIN_SCANS).await?, 1);
+    let earned = |decision: &str| {
+        format!("SELECT count(*) FROM payroll.entitlements WHERE decision_id = '{decision}'")
+    };
+    assert_eq!(payroll.count(&earned("d-known")).await?, 2);
+    assert_eq!(payroll.count(&earned("d-later")).await?, 0);
+    assert_eq!(
+        payroll
+            .count(
+                "SELECT count(*) FROM payroll.entitlements WHERE decision_id = 'd-ended' \
+                 AND benefit_month = 2"
+            )
+            .await?,
+        1,
+        "the month before the termination is paid, the month after it is not"
+    );
+    assert_eq!(payroll.count(&earned("d-ended")).await?, 1);
+    assert_eq!(
+        payroll
+            .count("SELECT count(*) FROM payroll.waiting_checkins WHERE decision_id = 'd-later'")
+            .await?,
+        2
+    );
+
+    // The waiting check-ins earn once their decision arrives.
+    payroll
+        .decide(&activated("d-later", "p-later", account("0011001000014")))
+        .await?;
+    payroll.wait_for_count(&earned("d-later"), 2).await?;
+    assert_eq!(
+        payroll
+            .count("SELECT count(*) FROM payroll.waiting_checkins")
+            .await?,
+        0
+    );
+    payroll.stop().await
+}
+
+#[tokio::test]
+async fn a_malformed_checkin_in_a_batch_is_dead_lettered_and_the_others_are_applied()
+-> anyhow::Result<()> {
+    // Arrange
+    let payroll = start().await?;
+    for n in 1..=3 {
+        payroll
+            .decide(&activated(
+                &format!("d-m{n}"),
+                &format!("p-m{n}"),
+                account(&format!("00110010000{}", 20 + n)),
+            ))
+            .await?;
+    }
+    payroll
+        .wait_for_count("SELECT count(*) FROM payroll.decisions", 3)
+        .await?;
+
+    // Act: a backlog with a record that is not a check-in event in its middle.
+    let malformed = Record {
+        topic: topics::CHECKIN_SCANS,
+        key: "d-m2".into(),
+        payload: b"\xff\xff\xff not a check-in".to_vec(),
+        event_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let backlog = [
+        checkin_record(&checked_in("d-m1", 1)),
+        checkin_record(&checked_in("d-m2", 1)),
+        malformed.clone(),
+        checkin_record(&checked_in("d-m3", 1)),
+    ];
+    let payroll = payroll.restart_after(&backlog).await?;
+
+    // Assert: every well-formed check-in earns; the malformed one is in the dead-letter topic,
+    // with its payload, and recorded as dead-lettered.
+    payroll
+        .wait_for_count("SELECT count(*) FROM payroll.entitlements", 3)
+        .await?;
+    payroll
+        .wait_for_count(
+            "SELECT count(*) FROM payroll.inbox WHERE outcome = 'dead_lettered'",
+            1,
+        )
+        .await?;
+    let dead = testkit::read_topic(
+        &messaging::dead_letter_topic(&payroll.topics.name(topics::CHECKIN_SCANS)),
+        2,
+        Duration::from_secs(3),
+    )
+    .await?;
+    assert_eq!(dead.len(), 1, "only the malformed record is dead-lettered");
+    assert_eq!(dead[0].payload(), Some(malformed.payload.as_slice()));
     payroll.stop().await
 }

@@ -16,8 +16,8 @@ use contracts::{
     transfer::v1::{TransferOutcome, TransferStatus},
 };
 use support::{
-    account, activated, by_list, checked_in, destination_changed, officer, start, start_with,
-    verify_list,
+    account, activated, by_list, checked_in, destination_changed, officer, record, start,
+    start_with, verify_list,
 };
 
 #[tokio::test]
@@ -502,5 +502,90 @@ async fn a_payment_list_read_over_grpc_shows_only_the_last_four_digits_of_each_n
 
     let destination = list.lines[0].bank_destination.as_ref().unwrap();
     assert_eq!(destination.number, "*********4321");
+    payroll.stop().await
+}
+
+#[tokio::test]
+async fn a_batch_of_outcomes_applies_each_in_order_and_never_undoes_a_credit() -> anyhow::Result<()>
+{
+    // Arrange: three entitlements listed.
+    let payroll = start().await?;
+    for n in 1..=3 {
+        let decision = format!("d-o{n}");
+        payroll
+            .decide(&activated(
+                &decision,
+                &format!("p-o{n}"),
+                account(&format!("001100600000{n}")),
+            ))
+            .await?;
+        payroll.check_in(&checked_in(&decision, 1)).await?;
+    }
+    payroll
+        .wait_for_count("SELECT count(*) FROM payroll.entitlements", 3)
+        .await?;
+    payroll.pass_cut_interval();
+    let chunks = payroll.published_chunks(1, support::WAIT).await?;
+    let mut lines: Vec<_> = chunks
+        .iter()
+        .flat_map(|(_, chunk)| chunk.lines.clone())
+        .collect();
+    lines.sort_by(|a, b| a.decision_id.cmp(&b.decision_id));
+    assert_eq!(lines.len(), 3);
+    let outcome = |index: usize, status: TransferStatus| {
+        let line = &lines[index];
+        let outcome = TransferOutcome {
+            entitlement_id: line.entitlement_id.clone(),
+            status: status as i32,
+            decision_id: line.decision_id.clone(),
+            benefit_month: 1,
+            amount_dong: line.amount_dong,
+            attempt: 1,
+            ..Default::default()
+        };
+        record(topics::TRANSFER_OUTCOMES, &line.entitlement_id, &outcome)
+    };
+
+    // Act: parked then paid; paid then a late failure (and the credit redelivered); in flight
+    // then failed.
+    let credit = outcome(1, TransferStatus::Paid);
+    let backlog = [
+        outcome(0, TransferStatus::Parked),
+        credit.clone(),
+        outcome(0, TransferStatus::Paid),
+        outcome(2, TransferStatus::InFlight),
+        outcome(1, TransferStatus::Failed),
+        credit,
+        outcome(2, TransferStatus::Failed),
+    ];
+    let payroll = payroll.restart_after(&backlog).await?;
+    payroll
+        .wait_for_count(
+            &format!(
+                "SELECT count(*) FROM payroll.inbox WHERE topic = '{}'",
+                topics::TRANSFER_OUTCOMES
+            ),
+            6,
+        )
+        .await?;
+
+    // Assert
+    assert_eq!(
+        payroll.transactions_for(topics::TRANSFER_OUTCOMES).await?,
+        1
+    );
+    let state = |decision: &str, state: &str, failed: i32| {
+        format!(
+            "SELECT count(*) FROM payroll.entitlements WHERE decision_id = '{decision}' \
+             AND state = '{state}' AND failed_attempts = {failed}"
+        )
+    };
+    assert_eq!(payroll.count(&state("d-o1", "paid", 1)).await?, 1);
+    assert_eq!(
+        payroll.count(&state("d-o2", "paid", 0)).await?,
+        1,
+        "a late failure does not undo a credit"
+    );
+    assert_eq!(payroll.count(&state("d-o3", "failed", 1)).await?, 1);
     payroll.stop().await
 }

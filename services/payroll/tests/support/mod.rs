@@ -233,30 +233,99 @@ pub fn checked_in(decision_id: &str, month: u32) -> CheckinEvent {
     }
 }
 
+/// A record to publish: a copy of it is a redelivery (same event id).
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: &'static str,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub event_id: String,
+}
+
+/// `message` as a record on `topic`, keyed, with its own event id.
+pub fn record(topic: &'static str, key: &str, message: &impl prost::Message) -> Record {
+    Record {
+        topic,
+        key: key.to_owned(),
+        payload: message.encode_to_vec(),
+        event_id: Uuid::new_v4().to_string(),
+    }
+}
+
+/// A recorded check-in event as a record on the check-in topic.
+pub fn checkin_record(event: &CheckinEvent) -> Record {
+    record(topics::CHECKIN_SCANS, &event.decision_id, event)
+}
+
+/// Publishes `record` with `producer` on its topic's copy among `topics`.
+async fn publish(
+    producer: &FutureProducer,
+    topics: &TestTopics,
+    record: &Record,
+) -> anyhow::Result<()> {
+    let name = topics.name(record.topic);
+    let future = FutureRecord::to(&name)
+        .key(&record.key)
+        .payload(&record.payload)
+        .headers(headers::with_pairs(
+            OwnedHeaders::new(),
+            [(headers::EVENT_ID, record.event_id.as_str())],
+        ));
+    producer
+        .send(future, Timeout::After(Duration::from_secs(10)))
+        .await
+        .map_err(|(error, _)| error)?;
+    Ok(())
+}
+
 impl Payroll {
     /// Publishes `message` on the test's copy of `topic`, keyed and with its own event id.
     pub async fn send(
         &self,
-        topic: &str,
+        topic: &'static str,
         key: &str,
         message: &impl prost::Message,
     ) -> anyhow::Result<()> {
-        let payload = message.encode_to_vec();
-        let event_id = Uuid::new_v4().to_string();
-        let name = self.topics.name(topic);
-        let record =
-            FutureRecord::to(&name)
-                .key(key)
-                .payload(&payload)
-                .headers(headers::with_pairs(
-                    OwnedHeaders::new(),
-                    [(headers::EVENT_ID, event_id.as_str())],
-                ));
-        self.producer
-            .send(record, Timeout::After(Duration::from_secs(10)))
-            .await
-            .map_err(|(error, _)| error)?;
-        Ok(())
+        self.publish(&record(topic, key, message)).await
+    }
+
+    /// Publishes `record` on the test's copy of its topic.
+    pub async fn publish(&self, record: &Record) -> anyhow::Result<()> {
+        publish(&self.producer, &self.topics, record).await
+    }
+
+    /// Stops the service, publishes `backlog` while it is down and starts it again: the
+    /// restarted consumer finds the whole backlog waiting and takes it in one batch.
+    pub async fn restart_after(self, backlog: &[Record]) -> anyhow::Result<Payroll> {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.running).await???;
+        // Sent together, so the producer writes them as one batch, in order.
+        let publishes = backlog
+            .iter()
+            .map(|record| publish(&self.producer, &self.topics, record));
+        for published in futures::future::join_all(publishes).await {
+            published?;
+        }
+        let app = payroll::build(self.config.clone(), Arc::new(self.clock.clone())).await?;
+        let grpc = app.grpc_address();
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        Ok(Payroll {
+            grpc,
+            shutdown,
+            running,
+            ..self
+        })
+    }
+
+    /// How many database transactions processed the messages of `topic` in the inbox: every
+    /// message a transaction records gets its start time.
+    pub async fn transactions_for(&self, topic: &str) -> anyhow::Result<i64> {
+        self.count(&format!(
+            "SELECT count(DISTINCT processed_at) FROM payroll.inbox \
+             WHERE topic = '{topic}' AND outcome = 'processed'"
+        ))
+        .await
     }
 
     /// Publishes a decision event.

@@ -2,6 +2,8 @@
 //! simulator on one database, one set of topics and one clock driven by the test, and the
 //! fixtures of one beneficiary, Nguyễn Văn An, from his claim to his first check-in.
 
+pub mod law;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

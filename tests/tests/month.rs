@@ -50,7 +50,7 @@ use contracts::transfer::v1::{
     ProposeAccountCorrectionRequest, TransferOutcome, TransferStatus,
 };
 use futures::StreamExt as _;
-use population::{Contract, Person, Spec};
+use population::{Person, Spec};
 use prost::Message as _;
 use rdkafka::{
     Message,
@@ -58,6 +58,7 @@ use rdkafka::{
     message::{Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
+use system_tests::law::{Benefit, benefit_of, contract_type};
 use system_tests::{
     CUT_INTERVAL, PROVINCE, Setup, System, date, decode_qr, morning_of, officer, registrar,
     statistics,
@@ -79,8 +80,6 @@ const APPROVAL: (i32, u32, u32) = (2026, 4, 7);
 const HANDOVER: (i32, u32, u32) = (2026, 4, 9);
 /// How long the system may take to settle after each step.
 const SETTLE: Duration = Duration::from_secs(60);
-/// Regional minimum wages from 1 January 2026 (Decree 293/2025), regions I to IV.
-const MINIMUM_WAGE_2026: [i64; 4] = [5_310_000, 4_730_000, 4_140_000, 3_700_000];
 /// The employer of the person who finds a new job.
 const NEW_EMPLOYER: &str = "0999999999";
 
@@ -106,51 +105,6 @@ fn naive(date: Option<&contracts::common::v1::Date>) -> NaiveDate {
 
 fn social_security(officer_id: &str) -> Option<Officer> {
     officer(officer_id, Agency::SocialSecurity)
-}
-
-// ---------------------------------------------------------------------------------------------
-// What the law gives each person, worked out independently of the services.
-// ---------------------------------------------------------------------------------------------
-
-/// The benefit a claim should be assessed at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Benefit {
-    monthly_amount: i64,
-    months: u32,
-}
-
-/// Law 74/2025 art. 38–39 for the population's histories, which run without a gap up to the
-/// termination month: eligible with 12 contribution months or more; 60% of the average of the
-/// last 6 months (each rounded down to the đồng), at most 5 × the last employer's regional
-/// minimum wage; 3 months for up to 36 contribution months, one more per further full 12, at
-/// most 12.
-fn benefit_of(person: &Person) -> Option<Benefit> {
-    let count = person.contributions.len();
-    if count < 12 {
-        return None;
-    }
-    let last_six = &person.contributions[count - 6..];
-    let average = last_six.iter().map(|month| month.salary_dong).sum::<i64>() / 6;
-    let uncapped = average * 60 / 100;
-    let region = person.contributions[count - 1].region;
-    let cap = 5 * MINIMUM_WAGE_2026[usize::from(region - 1)];
-    let months = if count <= 36 {
-        3
-    } else {
-        (3 + (count as u32 - 36) / 12).min(12)
-    };
-    Some(Benefit {
-        monthly_amount: uncapped.min(cap),
-        months,
-    })
-}
-
-fn contract_type(person: &Person) -> ContractType {
-    match person.contributions.last().map(|month| month.contract) {
-        Some(Contract::FixedTerm(months)) if months < 12 => ContractType::ShortTerm,
-        Some(Contract::FixedTerm(_)) => ContractType::FixedTerm,
-        _ => ContractType::Indefinite,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

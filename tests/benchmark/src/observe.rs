@@ -144,7 +144,9 @@ fn record(seen: &mut Observed, topic: &str, at: i64, payload: &[u8]) {
                 .or_default()
                 .add(at, chunk.lines.len() as u64);
             for line in chunk.lines {
-                seen.listed.entry(line.decision_id).or_insert(at);
+                seen.listed
+                    .entry(line.decision_id.to_lowercase())
+                    .or_insert(at);
             }
         }
     } else if topic == topics::BANK_RESULTS {

@@ -3,7 +3,7 @@
 //! retry or resend pays a cancelled month).
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{Datelike, NaiveDate};
 
@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use crate::domain::end_to_end::EndToEndId;
 use crate::domain::list::{self, Refusal, RefusalReason};
-use crate::domain::result::{BankStatus, PaymentState, ResultEffect, classify};
+use crate::domain::result::BankStatus;
 use crate::policy::Policy;
 use crate::results::{self, ResultError, Tally};
 use crate::store::{self, ChunkProgress, StoreError};
@@ -33,12 +33,16 @@ pub const TOPICS: [&str; 3] = [
 /// The handler of every topic transfer consumes.
 pub struct Events {
     policy: Arc<Policy>,
+    counted: CountedLists,
 }
 
 impl Events {
     /// A handler applying `policy`.
     pub fn new(policy: Arc<Policy>) -> Self {
-        Self { policy }
+        Self {
+            policy,
+            counted: CountedLists::default(),
+        }
     }
 }
 
@@ -65,9 +69,9 @@ impl Handler for Events {
         Ok(())
     }
 
-    /// Settles the bank results of the common case (a final status, not a retry, for an
-    /// attempt in flight at that bank) a run at a time, in two statements per run; every
-    /// other message takes `handle`, in its place in the batch.
+    /// Applies the bank results between two other messages together, through
+    /// [`results::apply_all`], so that the common case settles a run at a time in two
+    /// statements per run; every other message takes `handle`'s path, in its place.
     async fn handle_batch(
         &self,
         tx: &mut PgConnection,
@@ -76,67 +80,22 @@ impl Handler for Events {
         // Counted only once the whole batch went through: a batch that fails is applied again
         // message by message.
         let mut tally = Tally::default();
-        let mut run: Vec<Settle<'_, '_>> = Vec::new();
-        let mut in_run: HashSet<String> = HashSet::new();
+        let mut results: Vec<(BankResult, &Inbound<'_>)> = Vec::new();
         for message in messages {
-            match common_case(message) {
-                Some(settle) => {
-                    // A second status for one attempt must see the first one's effect.
-                    if !in_run.insert(settle.end_to_end_id.as_str().to_owned()) {
-                        self.settle_run(tx, &mut tally, std::mem::take(&mut run))
-                            .await?;
-                        in_run.clear();
-                        in_run.insert(settle.end_to_end_id.as_str().to_owned());
-                    }
-                    run.push(settle);
-                }
-                None => {
-                    self.settle_run(tx, &mut tally, std::mem::take(&mut run))
-                        .await?;
-                    in_run.clear();
-                    self.apply(&mut *tx, &mut tally, message)
-                        .instrument(message.span.clone())
-                        .await?;
-                }
+            if message.topic == topics::BANK_RESULTS {
+                results.push((decode(message)?, message));
+                continue;
             }
+            self.apply_results(tx, &mut tally, &std::mem::take(&mut results))
+                .await?;
+            self.apply(&mut *tx, &mut tally, message)
+                .instrument(message.span.clone())
+                .await?;
         }
-        self.settle_run(tx, &mut tally, run).await?;
+        self.apply_results(tx, &mut tally, &results).await?;
         tally.settle();
         Ok(())
     }
-}
-
-/// A bank result of the common case, ready to settle with others.
-struct Settle<'b, 'm> {
-    message: &'b Inbound<'m>,
-    end_to_end_id: EndToEndId,
-    bank_id: String,
-    effect: ResultEffect,
-    state: PaymentState,
-    reason_code: String,
-}
-
-/// The message as a common-case result, or `None` when it is anything else (another topic,
-/// malformed, not final, a retry), which the one-message path handles or refuses.
-fn common_case<'b, 'm>(message: &'b Inbound<'m>) -> Option<Settle<'b, 'm>> {
-    if message.topic != topics::BANK_RESULTS {
-        return None;
-    }
-    let result: BankResult = decode(message).ok()?;
-    let (end_to_end_id, status) = bank_status(&result).ok()?;
-    let effect = classify(status, &result.reason_code);
-    let state = effect.state()?;
-    if effect == ResultEffect::Retry {
-        return None;
-    }
-    Some(Settle {
-        message,
-        end_to_end_id,
-        bank_id: result.bank_id,
-        effect,
-        state,
-        reason_code: result.reason_code,
-    })
 }
 
 /// The attempt a bank result names and the status it reports.
@@ -161,25 +120,37 @@ fn bank_status(result: &BankResult) -> Result<(EndToEndId, BankStatus), HandlerE
     Ok((end_to_end_id, status))
 }
 
-/// The W3C `traceparent` of `span`, empty when it has none.
-fn traceparent_of(span: &tracing::Span) -> String {
-    telemetry::headers_for_span(span)
-        .into_iter()
-        .find(|(key, _)| key == "traceparent")
-        .map(|(_, value)| value)
-        .unwrap_or_default()
-}
-
-/// Logs, counts and stores a refused list: the alert an operator acts on.
+/// Logs a refused list: the alert an operator acts on.
 pub(crate) fn alert_refused(list_id: &str, refusal: &Refusal) {
-    metrics::counter!("transfer_refused_lists_total", "reason" => refusal.reason.as_str())
-        .increment(1);
     tracing::warn!(
         list_id,
         reason = refusal.reason.as_str(),
         detail = %refusal.detail,
         "payment list refused; nothing in it is paid"
     );
+}
+
+/// Counts a refused list, once it is known to stand.
+pub(crate) fn count_refused(reason: RefusalReason) {
+    metrics::counter!("transfer_refused_lists_total", "reason" => reason.as_str()).increment(1);
+}
+
+/// The lists whose decision this process has counted.
+///
+/// The consumer commits a message's transaction after the handler returns, so a commit that
+/// fails for a passing reason runs the handler again, and the list is decided a second time
+/// from the same rolled-back state; counting each list's decision once keeps the counters
+/// exact whatever the retries.
+#[derive(Clone, Default)]
+struct CountedLists(Arc<Mutex<HashSet<String>>>);
+
+impl CountedLists {
+    /// Whether `list_id` is counted now for the first time; it is counted from then on.
+    fn first_time(&self, list_id: &str) -> bool {
+        // A panic elsewhere while holding the lock leaves the set itself intact.
+        let mut counted = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        counted.insert(list_id.to_owned())
+    }
 }
 
 impl Events {
@@ -243,7 +214,13 @@ impl Events {
                         let accepted =
                             store::accept_list(tx, &self.policy, &verified, now, month).await?;
                         let sent_by_bank = accepted.sent_by_bank.clone();
+                        let already_paid = u64::try_from(accepted.already_paid).unwrap_or(0);
+                        let counted = self.counted.clone();
+                        let counted_list = list_id.clone();
                         tally.owe(move || {
+                            if !counted.first_time(&counted_list) {
+                                return;
+                            }
                             for (bank, sent) in sent_by_bank {
                                 metrics::counter!(
                                     "transfer_instructions_sent_total",
@@ -251,10 +228,12 @@ impl Events {
                                 )
                                 .increment(sent);
                             }
+                            if already_paid > 0 {
+                                metrics::counter!("transfer_lines_already_paid_total")
+                                    .increment(already_paid);
+                            }
                         });
                         if accepted.already_paid > 0 {
-                            metrics::counter!("transfer_lines_already_paid_total")
-                                .increment(accepted.already_paid as u64);
                             tracing::warn!(
                                 list_id,
                                 lines = accepted.already_paid,
@@ -270,6 +249,13 @@ impl Events {
         };
         store::refuse_list(tx, &list_id, &refusal, now).await?;
         alert_refused(&list_id, &refusal);
+        let counted = self.counted.clone();
+        let reason = refusal.reason;
+        tally.owe(move || {
+            if counted.first_time(&list_id) {
+                count_refused(reason);
+            }
+        });
         Ok(())
     }
 
@@ -344,58 +330,32 @@ impl Events {
         Ok(())
     }
 
-    /// Settles `run` in one statement, announces each outcome in its result's trace in
-    /// another, then takes the results that found no attempt in flight through `handle`.
-    async fn settle_run(
+    /// Applies consecutive bank `results` together, each in its own trace; one that cannot
+    /// be applied fails the batch, which is then applied message by message.
+    async fn apply_results(
         &self,
         tx: &mut PgConnection,
         tally: &mut Tally,
-        run: Vec<Settle<'_, '_>>,
+        results: &[(BankResult, &Inbound<'_>)],
     ) -> Result<(), HandlerError> {
-        if run.is_empty() {
+        if results.is_empty() {
             return Ok(());
         }
-        let now = self.policy.clock.now();
-        let statuses: Vec<store::FinalStatus<'_>> = run
-            .iter()
-            .map(|settle| store::FinalStatus {
-                end_to_end_id: &settle.end_to_end_id,
-                bank_id: &settle.bank_id,
-                state: settle.state,
-                reason_code: &settle.reason_code,
-            })
-            .collect();
-        let settled = store::settle_all_in_flight(tx, &statuses, now).await?;
-        let mut events = Vec::with_capacity(run.len());
-        let mut exceptions = Vec::new();
-        for (settle, attempt) in run.iter().zip(settled) {
-            let Some(attempt) = attempt else {
-                // Unknown, another bank's, repeated or late: rare, and the general path
-                // knows what each means.
-                exceptions.push(settle.message);
-                continue;
-            };
-            settle.message.span.in_scope(|| {
-                results::announce(
-                    tally,
-                    &attempt,
-                    settle.effect,
-                    settle.state,
-                    &settle.reason_code,
-                );
+        let mut statuses = Vec::with_capacity(results.len());
+        for (result, message) in results {
+            let (end_to_end_id, status) = bank_status(result)?;
+            statuses.push(results::Status {
+                end_to_end_id,
+                bank_id: &result.bank_id,
+                status,
+                reason_code: &result.reason_code,
+                span: Some(&message.span),
             });
-            events.push(
-                store::outcome_event(&attempt, settle.state, &settle.reason_code, now)
-                    .continuing(&traceparent_of(&settle.message.span)),
-            );
         }
-        messaging::enqueue_all(tx, &events)
-            .await
-            .map_err(StoreError::from)?;
-        for message in exceptions {
-            self.apply(&mut *tx, tally, message)
-                .instrument(message.span.clone())
-                .await?;
+        for applied in results::apply_all(tx, tally, &self.policy, &statuses).await? {
+            if let Err(error) = applied {
+                return Err(HandlerError::Permanent(error.to_string()));
+            }
         }
         Ok(())
     }

@@ -588,8 +588,10 @@ impl TransferService for Api {
             statuses_read: report.transactions.len() as u64,
             ..ImportStatusReportResponse::default()
         };
-        let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
-        let mut tally = results::Tally::default();
+        // The statuses settle in bulk through the path `bank.results.v1` takes: a file can
+        // answer for a whole month's batch.
+        let mut statuses = Vec::with_capacity(report.transactions.len());
+        let mut originals = Vec::with_capacity(report.transactions.len());
         for entry in &report.transactions {
             let Ok(end_to_end_id) = EndToEndId::parse(&entry.original_end_to_end_id) else {
                 reply
@@ -601,23 +603,26 @@ impl TransferService for Api {
                 reply.statuses_ignored += 1;
                 continue;
             };
-            match results::apply(
-                &mut tx,
-                &mut tally,
-                &self.policy,
-                &end_to_end_id,
-                bank.as_str(),
+            statuses.push(results::Status {
+                end_to_end_id,
+                bank_id: bank.as_str(),
                 status,
-                &entry.reason_code,
-            )
+                reason_code: &entry.reason_code,
+                span: None,
+            });
+            originals.push(&entry.original_end_to_end_id);
+        }
+        let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
+        let mut tally = results::Tally::default();
+        let applied = results::apply_all(&mut tx, &mut tally, &self.policy, &statuses)
             .await
-            {
+            .map_err(ApiError::from)?;
+        for (original, applied) in originals.into_iter().zip(applied) {
+            match applied {
                 Ok(Applied::Changed(_)) => reply.statuses_applied += 1,
                 Ok(Applied::Unchanged) => reply.statuses_ignored += 1,
                 Err(ResultError::UnknownTransfer(_) | ResultError::WrongBank { .. }) => {
-                    reply
-                        .unknown_end_to_end_ids
-                        .push(entry.original_end_to_end_id.clone());
+                    reply.unknown_end_to_end_ids.push(original.clone());
                 }
                 Err(ResultError::Store(error)) => return Err(ApiError::from(error).into()),
             }

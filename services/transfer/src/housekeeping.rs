@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::alert_refused;
+use crate::events::{alert_refused, count_refused};
 use crate::policy::Policy;
 use crate::store;
 
@@ -37,8 +37,10 @@ pub async fn run(pool: PgPool, policy: Arc<Policy>, stop: CancellationToken) {
 
 async fn pass(pool: &PgPool, policy: &Policy) -> Result<(), store::StoreError> {
     let now = policy.clock.now();
+    // Committed already when they come back: counted at once.
     for overdue in store::refuse_overdue_lists(pool, now, policy.completion_timeout).await? {
         alert_refused(&overdue.list_id, &overdue.refusal);
+        count_refused(overdue.refusal.reason);
     }
     loop {
         let sent = store::send_due_retries(pool, policy, now, RETRY_BATCH).await?;

@@ -92,15 +92,21 @@ pub async fn record_chunk(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    // Counted first: reading every payload on each chunk would move a list's lines
+    // chunk-count times over.
+    let received: i64 = sqlx::query_scalar("SELECT count(*) FROM list_chunks WHERE list_id = $1")
+        .bind(&chunk.list_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if received < i64::from(expected) {
+        return Ok(ChunkProgress::Waiting);
+    }
     let payloads: Vec<Vec<u8>> = sqlx::query_scalar(
         "SELECT payload FROM list_chunks WHERE list_id = $1 ORDER BY chunk_index",
     )
     .bind(&chunk.list_id)
     .fetch_all(&mut *tx)
     .await?;
-    if payloads.len() < usize::try_from(expected).unwrap_or(usize::MAX) {
-        return Ok(ChunkProgress::Waiting);
-    }
     let mut chunks = Vec::with_capacity(payloads.len());
     for payload in payloads {
         let decoded = PaymentListChunk::decode(payload.as_slice())
@@ -334,15 +340,20 @@ async fn send_traced(
     let last4s: Vec<String> = attempts.iter().map(|(_, d)| last4(d.number())).collect();
     let names: Vec<&str> = attempts.iter().map(|(_, d)| d.holder_name()).collect();
     let amounts: Vec<i64> = attempts.iter().map(|(f, _)| f.amount_dong).collect();
+    // The attempts and their first history rows in one statement: a list sends thousands.
     sqlx::query(
-        "INSERT INTO transfers (end_to_end_id, entitlement_id, attempt, bank_id, \
-         destination_kind, destination_sealed, destination_last4, holder_name, amount_dong, \
-         state, created_at, updated_at) \
-         SELECT a.id, a.entitlement_id, a.attempt, a.bank_id, a.kind, a.sealed, a.last4, a.name, \
-                a.amount, 'in_flight', $10, $10 \
-         FROM UNNEST($1::TEXT[], $2::TEXT[], $3::INT[], $4::TEXT[], $5::TEXT[], $6::BYTEA[], \
-                     $7::TEXT[], $8::TEXT[], $9::BIGINT[]) \
-              AS a (id, entitlement_id, attempt, bank_id, kind, sealed, last4, name, amount)",
+        "WITH attempt AS ( \
+             INSERT INTO transfers (end_to_end_id, entitlement_id, attempt, bank_id, \
+             destination_kind, destination_sealed, destination_last4, holder_name, amount_dong, \
+             state, created_at, updated_at) \
+             SELECT a.id, a.entitlement_id, a.attempt, a.bank_id, a.kind, a.sealed, a.last4, \
+                    a.name, a.amount, 'in_flight', $10, $10 \
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::INT[], $4::TEXT[], $5::TEXT[], \
+                         $6::BYTEA[], $7::TEXT[], $8::TEXT[], $9::BIGINT[]) \
+                  AS a (id, entitlement_id, attempt, bank_id, kind, sealed, last4, name, amount) \
+             RETURNING end_to_end_id) \
+         INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
+         SELECT end_to_end_id, 'in_flight', '', $10 FROM attempt",
     )
     .bind(&ids)
     .bind(&entitlements)
@@ -353,14 +364,6 @@ async fn send_traced(
     .bind(&last4s)
     .bind(&names)
     .bind(&amounts)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
-         SELECT id, 'in_flight', '', $2 FROM UNNEST($1::TEXT[]) AS id",
-    )
-    .bind(&ids)
     .bind(now)
     .execute(&mut *tx)
     .await?;
@@ -547,7 +550,9 @@ pub struct FinalStatus<'a> {
     pub reason_code: &'a str,
 }
 
-/// [`settle_in_flight`] for many attempts in one statement; the end-to-end ids must differ.
+/// Moves each attempt, if it is in flight at the bank that answered, and its payment to the
+/// final state (never a retry), with the history rows, in one statement; the end-to-end ids
+/// must differ.
 /// Returns, per status, the attempt as it was, or `None` when it is unknown, another bank's
 /// or no longer in flight.
 pub async fn settle_all_in_flight(
@@ -562,7 +567,10 @@ pub async fn settle_all_in_flight(
     let banks: Vec<&str> = statuses.iter().map(|s| s.bank_id).collect();
     let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();
     let reasons: Vec<&str> = statuses.iter().map(|s| s.reason_code).collect();
-    // As `settle_in_flight`, row for row; the payment is matched on its current attempt.
+    // The payment is matched on its current attempt, as in `settle_attempt`; the facts come
+    // from the statement's snapshot, taken before its updates. `= ANY($1)` has the attempts
+    // found by primary key: joined to the unnested statuses alone, the planner hashed every
+    // attempt in flight (all 20,000 of a list, a month's million) for each batch.
     let rows: Vec<SettledRow> = sqlx::query_as(
         "WITH status AS ( \
              SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
@@ -570,8 +578,8 @@ pub async fn settle_all_in_flight(
          attempt AS ( \
              UPDATE transfers t SET state = s.state, reason_code = s.reason_code, updated_at = $5 \
              FROM status s \
-             WHERE t.end_to_end_id = s.end_to_end_id AND t.state = 'in_flight' \
-               AND t.bank_id = s.bank_id \
+             WHERE t.end_to_end_id = s.end_to_end_id AND t.end_to_end_id = ANY($1) \
+               AND t.state = 'in_flight' AND t.bank_id = s.bank_id \
              RETURNING t.end_to_end_id, t.entitlement_id, t.attempt, t.bank_id, \
                        t.destination_kind, t.amount_dong, s.state AS new_state, \
                        s.reason_code AS new_reason), \
@@ -615,47 +623,6 @@ struct SettledRow {
     end_to_end_id: String,
     #[sqlx(flatten)]
     attempt: AttemptRow,
-}
-
-/// Moves the attempt `end_to_end_id`, if it is in flight at `bank_id`, and its payment to
-/// the final `state` (never a retry), with the history row, in one statement; returns the
-/// attempt as it was, or `None` when it is unknown, another bank's or no longer in flight.
-pub async fn settle_in_flight(
-    tx: &mut PgConnection,
-    end_to_end_id: &EndToEndId,
-    bank_id: &str,
-    state: PaymentState,
-    reason_code: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<LockedAttempt>, StoreError> {
-    // Results arrive by the million in a month: one round trip for the common case. The
-    // payment is matched on its current attempt, as in `settle_attempt`; the facts come from
-    // the statement's snapshot, taken before its updates.
-    let row: Option<AttemptRow> = sqlx::query_as(
-        "WITH attempt AS ( \
-             UPDATE transfers SET state = $2, reason_code = $3, updated_at = $4 \
-             WHERE end_to_end_id = $1 AND state = 'in_flight' AND bank_id = $5 \
-             RETURNING entitlement_id, attempt, bank_id, destination_kind, amount_dong), \
-         payment AS ( \
-             UPDATE payments p SET state = $2, reason_code = $3, retry_at = NULL, updated_at = $4 \
-             FROM attempt a \
-             WHERE p.entitlement_id = a.entitlement_id AND p.current_attempt = a.attempt), \
-         history AS ( \
-             INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
-             SELECT $1, $2, $3, $4 FROM attempt) \
-         SELECT a.entitlement_id, a.attempt, a.bank_id, a.destination_kind, a.amount_dong, \
-                'in_flight' AS state, p.decision_id, p.benefit_month, p.list_id \
-         FROM attempt a JOIN payments p USING (entitlement_id)",
-    )
-    .bind(end_to_end_id.as_str())
-    .bind(state.as_str())
-    .bind(reason_code)
-    .bind(now)
-    .bind(bank_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    row.map(|row| locked_attempt(row, end_to_end_id))
-        .transpose()
 }
 
 #[derive(sqlx::FromRow)]

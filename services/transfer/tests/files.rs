@@ -11,7 +11,7 @@ use contracts::transfer::v1::{
     import_status_report_request::Part as ImportPart,
 };
 use sha2::{Digest, Sha256};
-use support::{BANK_A, Rig, WAIT, line, start, unique};
+use support::{BANK_A, QUIET, Rig, WAIT, line, start, unique};
 
 fn pain_002(original_message_id: &str, statuses: &[(&str, &str, &str)]) -> String {
     let mut transactions = String::new();
@@ -204,6 +204,80 @@ async fn a_batch_goes_out_as_pain_001_and_the_bank_s_pain_002_applies_once() -> 
             TransferStatus::InFlight as i32,
             TransferStatus::Parked as i32
         ]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pain_002_mixing_statuses_applies_each_in_file_order_and_announces_each_change()
+-> anyhow::Result<()> {
+    let rig = start().await?;
+    let amounts = [6_000_000, 4_500_000, 3_700_000, 2_100_000];
+    let entitlements: Vec<String> = amounts.iter().map(|_| unique("e")).collect();
+    let lines = entitlements
+        .iter()
+        .zip(amounts)
+        .map(|(entitlement, amount)| line(entitlement, BANK_A, amount))
+        .collect();
+    rig.publish_list(&rig.signed_list(&unique("list"), lines, 4))
+        .await?;
+    let sent = rig.instructions(BANK_A, 4, WAIT).await?;
+    let id_of = |amount: i64| {
+        sent.iter()
+            .find(|(_, instruction)| instruction.amount_dong == amount)
+            .map(|(_, instruction)| instruction.end_to_end_id.clone())
+            .unwrap()
+    };
+    let [paid, parked, retried, pending] = amounts.map(id_of);
+
+    // A later status for an attempt the file already settled must see that settlement: the
+    // rejection after the credit changes nothing.
+    let report = pain_002(
+        "MSG-MIXED",
+        &[
+            (&paid, "ACCC", ""),
+            (&parked, "RJCT", "AC01"),
+            (&paid, "RJCT", "AC04"),
+            (&retried, "RJCT", "AB05"),
+            (&pending, "PDNG", ""),
+            ("UBUNKNOWN-002", "ACCC", ""),
+        ],
+    );
+    let applied = import(&rig, &report).await?;
+
+    assert_eq!(applied.statuses_read, 6);
+    assert_eq!(applied.statuses_applied, 3);
+    assert_eq!(
+        applied.statuses_ignored, 2,
+        "the late rejection and the pending status"
+    );
+    assert_eq!(
+        applied.unknown_end_to_end_ids,
+        vec!["UBUNKNOWN-002".to_owned()]
+    );
+    let states = [
+        rig.payment_state(&entitlements[0]).await?,
+        rig.payment_state(&entitlements[1]).await?,
+        rig.payment_state(&entitlements[2]).await?,
+        rig.payment_state(&entitlements[3]).await?,
+    ];
+    let expected = ["paid", "parked", "retrying", "in_flight"].map(|state| Some(state.to_owned()));
+    assert_eq!(states, expected);
+    let announced = rig.outcomes(4, QUIET).await?;
+    let mut statuses: Vec<(String, i32)> = announced
+        .iter()
+        .map(|(_, outcome)| (outcome.end_to_end_id.clone(), outcome.status))
+        .collect();
+    statuses.sort();
+    let mut wanted = vec![
+        (paid, TransferStatus::Paid as i32),
+        (parked, TransferStatus::Parked as i32),
+        (retried, TransferStatus::Retrying as i32),
+    ];
+    wanted.sort();
+    assert_eq!(
+        statuses, wanted,
+        "one outcome per change, none for the rest"
     );
     Ok(())
 }

@@ -181,3 +181,71 @@ async fn each_bank_s_topic_carries_only_its_own_payments() -> anyhow::Result<()>
     assert_eq!(to_b[0].1.amount_dong, 5_000_000);
     Ok(())
 }
+
+#[tokio::test]
+async fn lists_whose_commit_fails_once_are_counted_once_when_applied_again() -> anyhow::Result<()> {
+    let rig = start().await?;
+    // Every list's first commit fails as a serialization conflict would, after the handler
+    // ran: the consumer applies the message again, and the counts must not follow twice.
+    // The sequence is not rolled back with the failed transaction, so the retry passes.
+    for statement in [
+        "CREATE SEQUENCE list_commits",
+        "CREATE FUNCTION fail_first_list_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+             IF nextval('list_commits') % 2 = 1 THEN \
+                 RAISE EXCEPTION 'list commit refused once' USING ERRCODE = '40001'; \
+             END IF; \
+             RETURN NULL; \
+         END $$",
+        "CREATE CONSTRAINT TRIGGER fail_first_list_commit AFTER UPDATE ON payment_lists \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_first_list_commit()",
+    ] {
+        sqlx::query(statement).execute(&rig.pool).await?;
+    }
+    let (paid, new) = (unique("e"), unique("e"));
+    let first_list = unique("list");
+    rig.publish_list(&rig.signed_list(&first_list, vec![line(&paid, BANK_A, 6_000_000)], 1))
+        .await?;
+    rig.wait_processed(topics::PAYMENT_LISTS, 1).await?;
+    let second_list = unique("list");
+    rig.publish_list(&rig.signed_list(
+        &second_list,
+        vec![
+            line(&paid, BANK_A, 6_000_000),
+            line(&new, BANK_A, 4_500_000),
+        ],
+        2,
+    ))
+    .await?;
+    rig.wait_processed(topics::PAYMENT_LISTS, 2).await?;
+    let mut tampered = rig.signed_list(&unique("list"), vec![line(&unique("e"), BANK_B, 1_000)], 1);
+    tampered[0].lines[0].amount_dong += 1;
+    rig.publish_list(&tampered).await?;
+    rig.wait_processed(topics::PAYMENT_LISTS, 3).await?;
+
+    let commits: i64 = sqlx::query_scalar("SELECT last_value FROM list_commits")
+        .fetch_one(&rig.pool)
+        .await?;
+    assert_eq!(
+        commits, 6,
+        "each of the 3 lists failed its first commit once"
+    );
+    assert_eq!(rig.transfers_of_list(&first_list).await?, 1);
+    assert_eq!(rig.transfers_of_list(&second_list).await?, 1);
+    let metrics = rig.metrics().await?;
+    let lines: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("transfer_"))
+        .collect();
+    for expected in [
+        "transfer_lines_already_paid_total 1".to_owned(),
+        r#"transfer_refused_lists_total{reason="totals_mismatch"} 1"#.to_owned(),
+        format!(r#"transfer_instructions_sent_total{{bank="{BANK_A}"}} 2"#),
+    ] {
+        assert!(
+            lines.contains(&expected.as_str()),
+            "{expected} in {lines:#?}"
+        );
+    }
+    Ok(())
+}

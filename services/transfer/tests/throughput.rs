@@ -103,6 +103,11 @@ async fn throughput_of_lists_to_instructions_and_results_to_outcomes() -> anyhow
             sent?;
         }
     }
+    // Tells a consumer that keeps pace (it finishes soon after) from one that lags.
+    eprintln!(
+        "results all on the broker {:.1} s after the first was sent",
+        started.elapsed().as_secs_f64()
+    );
     let outcomes = testkit::eventually(Duration::from_secs(600), || async {
         let count: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM outbox WHERE topic = $1 AND published_at IS NOT NULL",

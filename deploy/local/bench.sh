@@ -90,7 +90,7 @@ status=0
 if [[ -n "$profiled" ]]; then
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
-    perf report -i "$LOCAL_DIR/bench/perf-$profiled.data" --no-children --sort symbol \
+    perf report -i "$LOCAL_DIR/bench/perf-$profiled.data" --no-children --sort symbol -g none \
         --stdio 2>/dev/null | grep -v '^$' | head -n 80 >"$LOCAL_DIR/bench/profile-$profiled.txt" || true
     log "profile of $profiled: .local/bench/profile-$profiled.txt"
 fi

@@ -215,9 +215,10 @@ impl Harness {
     /// Activates `decision_id` through the topic and returns its notice's token once issued.
     pub async fn activate(&self, decision_id: &str) -> anyhow::Result<String> {
         self.publish_decision(&activation(decision_id)).await?;
-        // After a restart the consumer first rejoins its group, which on a busy machine takes
-        // longer than the event itself.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        // After a restart the consumer first rejoins its group. The local broker lets the
+        // previous member go only after its session times out (45 s), and a loaded CI machine
+        // has taken longer than 60 s in all.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(token) = self.notice_token(decision_id).await? {
                 return Ok(token);

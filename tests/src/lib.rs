@@ -2,6 +2,7 @@
 //! simulator on one database, one set of topics and one clock driven by the test, and the
 //! fixtures of one beneficiary, Nguyễn Văn An, from his claim to his first check-in.
 
+pub mod intake;
 pub mod law;
 
 use std::collections::BTreeMap;

@@ -48,10 +48,9 @@ use contracts::checkin::v1::{
     GetNoticeRequest, NoticeFormat, RegisterKioskRequest, ScanOutcome, ScanRequest, ScanResponse,
     checkin_service_client::CheckinServiceClient,
 };
-use contracts::common::v1::{Agency, BankDestination, DestinationKind};
+use contracts::common::v1::Agency;
 use contracts::eligibility::v1::{
-    ApproveClaimRequest, ClaimStatus, EmploymentEndReason, ImportContributionsRequest,
-    ImportHeader, RegisterClaimRequest, RegisterPersonRequest, Sex,
+    ApproveClaimRequest, ClaimStatus, ImportContributionsRequest, ImportHeader,
     eligibility_service_client::EligibilityServiceClient, import_contributions_request::Part,
 };
 use contracts::payroll::v1::payroll_service_client::PayrollServiceClient;
@@ -71,7 +70,8 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 use sqlx::{Connection as _, Row as _};
-use system_tests::law::{Benefit, benefit_of, contract_type};
+use system_tests::intake;
+use system_tests::law::{Benefit, benefit_of};
 use system_tests::{
     CUT_INTERVAL, PAYROLL_KEY_ID, PAYROLL_PUBLIC_KEY, PROVINCE, date, morning_of, officer,
     registrar, statistics,
@@ -1159,19 +1159,6 @@ async fn scan_until_answered(
     }
 }
 
-fn destination(bank: &population::BankDestination, holder: &str) -> BankDestination {
-    BankDestination {
-        bank_id: bank.bank_id.into(),
-        kind: if bank.is_card {
-            DestinationKind::Card
-        } else {
-            DestinationKind::Account
-        } as i32,
-        number: bank.number.clone(),
-        holder_name: holder.into(),
-    }
-}
-
 /// One eligible person of the scenario.
 struct Beneficiary {
     benefit: Benefit,
@@ -1280,44 +1267,22 @@ async fn run(
     let mut claims = Vec::new();
     for person in population {
         let registered = eligibility
-            .register_person(RegisterPersonRequest {
-                full_name: person.full_name.clone(),
-                birth_date: date(
-                    person.birth_date.year(),
-                    person.birth_date.month() as i32,
-                    person.birth_date.day() as i32,
-                ),
-                sex: match person.sex {
-                    population::Sex::Male => Sex::Male,
-                    population::Sex::Female => Sex::Female,
-                } as i32,
-                citizen_id: person.citizen_id.clone(),
-                legacy_id: person.legacy_id.clone().unwrap_or_default(),
-                social_insurance_number: person.social_insurance_number.clone(),
-                province: PROVINCE.into(),
-                officer: registrar(),
-            })
+            .register_person(intake::person_request(person, PROVINCE, registrar()))
             .await?
             .into_inner()
             .person
             .expect("the person");
         let claim = eligibility
-            .register_claim(RegisterClaimRequest {
-                person_id: registered.person_id,
-                termination_date: date(
-                    person.terminated_on.year(),
-                    person.terminated_on.month() as i32,
-                    person.terminated_on.day() as i32,
-                ),
-                end_reason: EmploymentEndReason::ContractExpired as i32,
-                last_contract_type: contract_type(person) as i32,
-                filing_date: date(INTAKE.0, INTAKE.1 as i32, INTAKE.2 as i32),
-                bank_destination: Some(destination(&person.bank, &person.full_name)),
-                qualifies_for_pension: false,
-                province: PROVINCE.into(),
-                centre_id: "centre-hn-1".into(),
-                officer: registrar(),
-            })
+            .register_claim(intake::claim_request(
+                person,
+                registered.person_id,
+                intake::Filing {
+                    on: day(INTAKE),
+                    province: PROVINCE,
+                    centre_id: "centre-hn-1",
+                    officer: registrar(),
+                },
+            ))
             .await?
             .into_inner()
             .claim

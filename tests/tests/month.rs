@@ -33,15 +33,13 @@ use contracts::checkin::v1::{
     GetNoticeRequest, ListMissedCheckinsRequest, NoticeFormat, RegisterKioskRequest, ScanOutcome,
 };
 use contracts::common::v1::{
-    Agency, BankDestination, ContractType, DecisionState, DestinationKind, EventMeta, Officer,
-    Region, YearMonth,
+    Agency, ContractType, DecisionState, EventMeta, Officer, Region, YearMonth,
 };
 use contracts::contributions::v1::ContributionRecord;
 use contracts::eligibility::v1::DecisionEvent;
 use contracts::eligibility::v1::{
-    ApproveClaimRequest, ClaimStatus, EmploymentEndReason, GetDecisionRequest,
-    ImportContributionsRequest, ImportHeader, MonthStatus, RegisterClaimRequest,
-    RegisterPersonRequest, Sex, decision_event, import_contributions_request::Part,
+    ApproveClaimRequest, ClaimStatus, GetDecisionRequest, ImportContributionsRequest, ImportHeader,
+    MonthStatus, decision_event, import_contributions_request::Part,
 };
 use contracts::payroll::v1::{HoldReason, ListHeldLinesRequest, ReleaseHeldLineRequest};
 use contracts::topics;
@@ -58,7 +56,8 @@ use rdkafka::{
     message::{Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
-use system_tests::law::{Benefit, benefit_of, contract_type};
+use system_tests::intake;
+use system_tests::law::{Benefit, benefit_of};
 use system_tests::{
     CUT_INTERVAL, PROVINCE, Setup, System, date, decode_qr, morning_of, officer, registrar,
     statistics,
@@ -520,7 +519,7 @@ impl Province {
         let proposal = transfer
             .propose_account_correction(ProposeAccountCorrectionRequest {
                 decision_id: decision_id.to_owned(),
-                bank_destination: Some(destination(&corrected, &person.full_name)),
+                bank_destination: Some(intake::destination(&corrected, &person.full_name)),
                 reason: "bank answered that the account does not exist; the beneficiary \
                          brought a bank statement"
                     .into(),
@@ -729,19 +728,6 @@ impl Province {
     }
 }
 
-fn destination(bank: &population::BankDestination, holder: &str) -> BankDestination {
-    BankDestination {
-        bank_id: bank.bank_id.into(),
-        kind: if bank.is_card {
-            DestinationKind::Card
-        } else {
-            DestinationKind::Account
-        } as i32,
-        number: bank.number.clone(),
-        holder_name: holder.into(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_province_is_paid_exactly_what_each_month_s_check_ins_earn() -> anyhow::Result<()> {
     // Arrange: one province's claimants, all in Hà Nội, with no duplicate registrations.
@@ -807,44 +793,22 @@ async fn a_province_is_paid_exactly_what_each_month_s_check_ins_earn() -> anyhow
     let mut misassessed = Vec::new();
     for (index, person) in people.iter().enumerate() {
         let registered = eligibility
-            .register_person(RegisterPersonRequest {
-                full_name: person.full_name.clone(),
-                birth_date: date(
-                    person.birth_date.year(),
-                    person.birth_date.month() as i32,
-                    person.birth_date.day() as i32,
-                ),
-                sex: match person.sex {
-                    population::Sex::Male => Sex::Male,
-                    population::Sex::Female => Sex::Female,
-                } as i32,
-                citizen_id: person.citizen_id.clone(),
-                legacy_id: person.legacy_id.clone().unwrap_or_default(),
-                social_insurance_number: person.social_insurance_number.clone(),
-                province: PROVINCE.into(),
-                officer: registrar(),
-            })
+            .register_person(intake::person_request(person, PROVINCE, registrar()))
             .await?
             .into_inner()
             .person
             .expect("the person");
         let claim = eligibility
-            .register_claim(RegisterClaimRequest {
-                person_id: registered.person_id,
-                termination_date: date(
-                    person.terminated_on.year(),
-                    person.terminated_on.month() as i32,
-                    person.terminated_on.day() as i32,
-                ),
-                end_reason: EmploymentEndReason::ContractExpired as i32,
-                last_contract_type: contract_type(person) as i32,
-                filing_date: date(INTAKE.0, INTAKE.1 as i32, INTAKE.2 as i32),
-                bank_destination: Some(destination(&person.bank, &person.full_name)),
-                qualifies_for_pension: false,
-                province: PROVINCE.into(),
-                centre_id: "centre-hn-1".into(),
-                officer: registrar(),
-            })
+            .register_claim(intake::claim_request(
+                person,
+                registered.person_id,
+                intake::Filing {
+                    on: day(INTAKE),
+                    province: PROVINCE,
+                    centre_id: "centre-hn-1",
+                    officer: registrar(),
+                },
+            ))
             .await?
             .into_inner()
             .claim

@@ -9,20 +9,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use chrono::{DateTime, Datelike as _, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
 use clock::OffsetFileClock;
 use contracts::checkin::v1::RegisterKioskRequest;
 use contracts::checkin::v1::checkin_service_client::CheckinServiceClient;
-use contracts::common::v1::{Agency, BankDestination, Date, DestinationKind, Officer};
+use contracts::common::v1::{Agency, Officer};
 use contracts::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use contracts::eligibility::v1::{
-    ApproveClaimRequest, ClaimStatus, EmploymentEndReason, ImportContributionsRequest,
-    ImportHeader, RegisterClaimRequest, RegisterPersonRequest, Sex,
+    ApproveClaimRequest, ClaimStatus, ImportContributionsRequest, ImportHeader,
     import_contributions_request::Part,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use population::{Person, Spec};
 use sqlx::PgPool;
+use system_tests::intake;
 use tonic::transport::Channel;
 
 use crate::Options;
@@ -82,14 +82,6 @@ pub fn set_clock(options: &Options, instant: DateTime<Utc>) -> anyhow::Result<()
         .with_context(|| format!("writing {}", options.clock_file.display()))
 }
 
-fn date(day: NaiveDate) -> Option<Date> {
-    Some(Date {
-        year: day.year(),
-        month: i32::try_from(day.month()).unwrap_or_default(),
-        day: i32::try_from(day.day()).unwrap_or_default(),
-    })
-}
-
 fn officer(officer_id: &str, agency: Agency) -> Option<Officer> {
     Some(Officer {
         officer_id: officer_id.into(),
@@ -108,14 +100,14 @@ fn province_of(person: &Person) -> String {
 
 /// Runs the setup until `options.payments` beneficiaries hold notices.
 pub async fn prepare(options: &Options, pool: &PgPool) -> anyhow::Result<Prepared> {
-    let intake = NaiveDate::from_ymd_opt(INTAKE.0, INTAKE.1, INTAKE.2).context("intake day")?;
+    let intake_day = NaiveDate::from_ymd_opt(INTAKE.0, INTAKE.1, INTAKE.2).context("intake day")?;
     let spec = Spec {
         // Every payment of the month is meant to reach its bank: no wrong accounts, no
         // duplicate registrations waiting for an officer, no one back at work in month 1.
         wrong_account_share: 0.0,
         duplicate_share: 0.0,
         reemployed_share: 0.0,
-        ..Spec::new(u64::MAX, options.seed, intake)
+        ..Spec::new(u64::MAX, options.seed, intake_day)
     };
     let eligibility = EligibilityServiceClient::new(
         Channel::from_shared(options.eligibility.clone())?
@@ -138,7 +130,7 @@ pub async fn prepare(options: &Options, pool: &PgPool) -> anyhow::Result<Prepare
             .collect();
         next += batch;
         import(&eligibility, &people).await?;
-        let eligible = register(&eligibility, &people, options.concurrency, intake).await?;
+        let eligible = register(&eligibility, &people, options.concurrency, intake_day).await?;
         claims.extend(eligible);
         progress.set(claims.len() as u64);
     }
@@ -161,7 +153,7 @@ pub async fn prepare(options: &Options, pool: &PgPool) -> anyhow::Result<Prepare
                     .approve_claim(ApproveClaimRequest {
                         claim_id,
                         decision_number: String::new(),
-                        handover_date: date(handover),
+                        handover_date: intake::date_of(handover),
                         officer: officer("labour-officer-1", Agency::LabourDepartment),
                     })
                     .await?
@@ -232,7 +224,7 @@ async fn register(
     eligibility: &EligibilityServiceClient<Channel>,
     people: &[Person],
     concurrency: usize,
-    intake: NaiveDate,
+    filed_on: NaiveDate,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let registered: Vec<Option<(String, String)>> = futures::stream::iter(people)
         .map(|person| {
@@ -240,19 +232,11 @@ async fn register(
             async move {
                 let province = province_of(person);
                 let registered = eligibility
-                    .register_person(RegisterPersonRequest {
-                        full_name: person.full_name.clone(),
-                        birth_date: date(person.birth_date),
-                        sex: match person.sex {
-                            population::Sex::Male => Sex::Male,
-                            population::Sex::Female => Sex::Female,
-                        } as i32,
-                        citizen_id: person.citizen_id.clone(),
-                        legacy_id: person.legacy_id.clone().unwrap_or_default(),
-                        social_insurance_number: person.social_insurance_number.clone(),
-                        province: province.clone(),
-                        officer: officer("registrar-1", Agency::JobCentre),
-                    })
+                    .register_person(intake::person_request(
+                        person,
+                        &province,
+                        officer("registrar-1", Agency::JobCentre),
+                    ))
                     .await;
                 // At this scale the generator draws a few citizen ids twice; the job centre
                 // refuses the second person, who then simply files no claim.
@@ -269,27 +253,16 @@ async fn register(
                     }
                 };
                 let claim = eligibility
-                    .register_claim(RegisterClaimRequest {
+                    .register_claim(intake::claim_request(
+                        person,
                         person_id,
-                        termination_date: date(person.terminated_on),
-                        end_reason: EmploymentEndReason::ContractExpired as i32,
-                        last_contract_type: contract_type(person) as i32,
-                        filing_date: date(intake),
-                        bank_destination: Some(BankDestination {
-                            bank_id: person.bank.bank_id.into(),
-                            kind: if person.bank.is_card {
-                                DestinationKind::Card
-                            } else {
-                                DestinationKind::Account
-                            } as i32,
-                            number: person.bank.number.clone(),
-                            holder_name: person.full_name.clone(),
-                        }),
-                        qualifies_for_pension: false,
-                        centre_id: format!("centre-{province}-1"),
-                        province: province.clone(),
-                        officer: officer("registrar-1", Agency::JobCentre),
-                    })
+                        intake::Filing {
+                            on: filed_on,
+                            province: &province,
+                            centre_id: &format!("centre-{province}-1"),
+                            officer: officer("registrar-1", Agency::JobCentre),
+                        },
+                    ))
                     .await?
                     .into_inner()
                     .claim
@@ -304,15 +277,6 @@ async fn register(
         .try_collect()
         .await?;
     Ok(registered.into_iter().flatten().collect())
-}
-
-fn contract_type(person: &Person) -> contracts::common::v1::ContractType {
-    use contracts::common::v1::ContractType;
-    match person.contributions.last().map(|month| month.contract) {
-        Some(population::Contract::FixedTerm(months)) if months < 12 => ContractType::ShortTerm,
-        Some(population::Contract::FixedTerm(_)) => ContractType::FixedTerm,
-        _ => ContractType::Indefinite,
-    }
 }
 
 /// Waits until checkin has issued every decision's notice and reads their barcode texts.

@@ -16,11 +16,13 @@ pub mod outbox;
 mod producer;
 mod settings;
 pub mod spans;
+mod tally;
 
 pub use consumer::{ConsumerLoop, Handler, HandlerError, Inbound, decode};
 pub use outbox::{OutboxEvent, Relay, RelaySettings, enqueue, enqueue_all};
 pub use producer::idempotent_producer;
 pub use settings::KafkaSettings;
+pub use tally::Tally;
 
 /// The shared tables every service's schema holds (outbox, inbox). Their versions start at
 /// 9001 so they never collide with a service's own migrations.

@@ -20,7 +20,7 @@ use contracts::{
         transfer_outcome,
     },
 };
-use messaging::{Handler, HandlerError, Inbound, decode};
+use messaging::{Handler, HandlerError, Inbound, Tally, decode};
 use sqlx::PgConnection;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -146,27 +146,6 @@ impl Handler for Events {
         self.settle_outcomes(tx, &mut tally, outcomes).await?;
         tally.settle();
         Ok(())
-    }
-}
-
-/// Metrics owed by a transaction, moved only once it commits: a batch that fails is applied
-/// again message by message and must not count twice.
-#[derive(Default)]
-struct Tally {
-    counts: Vec<Box<dyn FnOnce() + Send>>,
-}
-
-impl Tally {
-    /// Owes `count`, to run on [`Tally::settle`].
-    fn owe(&mut self, count: impl FnOnce() + Send + 'static) {
-        self.counts.push(Box::new(count));
-    }
-
-    /// Moves every owed metric.
-    fn settle(self) {
-        for count in self.counts {
-            count();
-        }
     }
 }
 

@@ -12,7 +12,7 @@ use contracts::common::v1::Date;
 use contracts::eligibility::v1::decision_event::Change;
 use contracts::topics;
 use contracts::{eligibility::v1::DecisionEvent, payroll::v1::PaymentListChunk};
-use messaging::{Handler, HandlerError, Inbound, decode};
+use messaging::{Handler, HandlerError, Inbound, Tally, decode};
 use sqlx::PgConnection;
 use tracing::Instrument;
 
@@ -20,7 +20,7 @@ use crate::domain::end_to_end::EndToEndId;
 use crate::domain::list::{self, Refusal, RefusalReason};
 use crate::domain::result::BankStatus;
 use crate::policy::Policy;
-use crate::results::{self, ResultError, Tally};
+use crate::results::{self, ResultError};
 use crate::store::{self, ChunkProgress, StoreError};
 
 /// The topics transfer consumes, as one consumer group.

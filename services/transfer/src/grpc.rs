@@ -613,7 +613,7 @@ impl TransferService for Api {
             originals.push(&entry.original_end_to_end_id);
         }
         let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
-        let mut tally = results::Tally::default();
+        let mut tally = messaging::Tally::default();
         let applied = results::apply_all(&mut tx, &mut tally, &self.policy, &statuses)
             .await
             .map_err(ApiError::from)?;

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use messaging::Tally;
 use sqlx::PgConnection;
 use tracing::Instrument as _;
 
@@ -31,36 +32,6 @@ pub enum ResultError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Counters owed for changes made in a transaction, incremented once the caller knows the
-/// changes stand: a transaction that rolls back, and is retried or applied again message by
-/// message, must not count its payments twice.
-#[derive(Default)]
-pub struct Tally {
-    counts: Vec<Box<dyn FnOnce() + Send>>,
-}
-
-impl Tally {
-    /// Owes `count`, to run on [`Tally::settle`].
-    pub fn owe(&mut self, count: impl FnOnce() + Send + 'static) {
-        self.counts.push(Box::new(count));
-    }
-
-    /// Increments every owed counter.
-    pub fn settle(self) {
-        for count in self.counts {
-            count();
-        }
-    }
-}
-
-impl std::fmt::Debug for Tally {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tally")
-            .field("owed", &self.counts.len())
-            .finish()
-    }
 }
 
 /// What one status did.

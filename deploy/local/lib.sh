@@ -36,7 +36,9 @@ KAFKA_HOST=127.0.0.1
 KAFKA_PORT="${BENEFIT_KAFKA_PORT:-9092}"
 PARTITIONS="${BENEFIT_PARTITIONS:-4}"
 TANSU_VERSION=0.6.0
-TANSU_FEATURES=dynostore
+# dynostore: the memory storage of the local stack; libsql: the SQLite storage of the fault
+# suite's own broker, which keeps records and consumer groups across a restart.
+TANSU_FEATURES=dynostore,libsql
 # Set by ensure_tansu.
 TANSU=""
 
@@ -395,7 +397,7 @@ find_tansu() {
 # Finds a tansu binary of the wanted version, installing it from crates.io when there is none.
 # Sets TANSU.
 ensure_tansu() {
-    # Another run may be building it right now (about 8 minutes); a second build in parallel
+    # Another run may be building it right now (about 20 minutes); a second build in parallel
     # would only compete for the same cores and the same install directory.
     if pgrep -f "cargo install tansu" >/dev/null 2>&1; then
         log "tansu is being installed by another process; waiting for it to finish"
@@ -404,7 +406,7 @@ ensure_tansu() {
     if ! TANSU="$(find_tansu)"; then
         command -v cargo >/dev/null 2>&1 ||
             die "cargo not found; install the Rust toolchain (rustup) first"
-        log "installing tansu $TANSU_VERSION from crates.io (takes about 8 minutes on 2 cores)"
+        log "installing tansu $TANSU_VERSION from crates.io (takes about 20 minutes on 2 cores)"
         # --locked: the build breaks with newer dependency versions. dynostore: the memory engine.
         (cd "$REPO" && cargo install tansu --version "$TANSU_VERSION" --locked \
             --features "$TANSU_FEATURES") || die "cargo install tansu failed"

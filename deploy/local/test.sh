@@ -19,6 +19,8 @@ export TEST_DATABASE_ADMIN_URL="postgres://$PG_SUPERUSER:$PG_SUPERPASSWORD@$PG_H
 export TEST_KAFKA_BROKERS="$KAFKA_HOST:$KAFKA_PORT"
 log "TEST_DATABASE_ADMIN_URL=$TEST_DATABASE_ADMIN_URL"
 log "TEST_KAFKA_BROKERS=$TEST_KAFKA_BROKERS"
+# The fault suite runs a broker of its own, on SQLite storage, from the same binary.
+export FAULT_TANSU="$TANSU"
 
 cd "$REPO"
 

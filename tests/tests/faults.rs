@@ -19,10 +19,12 @@
 //! record may have been dead-lettered.
 //!
 //! The services run from the binaries next to the test executable (`cargo build --workspace
-//! --bins` first). The broker must be a Tansu 0.6.0 built with the `libsql` feature, whose
-//! SQLite storage survives a restart: `cargo install tansu --version 0.6.0 --locked
-//! --features dynostore,libsql`; `FAULT_TANSU` names its binary when it is not the `tansu` on
-//! the `PATH` or in cargo's bin directory.
+//! --bins` first; `deploy/local/test.sh` does). The broker is the Tansu 0.6.0 the local stack
+//! installs, built with the `libsql` feature, on SQLite storage, which keeps records and
+//! consumer groups across a restart; `FAULT_TANSU` names its binary (`test.sh` sets it), else
+//! the `tansu` on the `PATH` or in cargo's bin directory is used. The services join their
+//! groups with static membership (`group.instance.id`), so one killed and started again takes
+//! its place back at once.
 //!
 //! Settings: `FAULT_PEOPLE` (the population, default 40), `FAULT_SEED` (the moments of the
 //! faults; by default drawn from the clock and printed, so a failing run can be replayed).
@@ -576,7 +578,11 @@ impl Stack {
                  [kafka]\nbrokers = \"{brokers}\"\n\n\
                  [kafka.properties]\n\
                  # Offsets reach the broker quickly, so the suite can tell when a group caught up.\n\
-                 auto_commit_interval_ms = \"100\"\n\n",
+                 auto_commit_interval_ms = \"100\"\n\
+                 # Static membership: a service killed and started again takes its place in\n\
+                 # its group back at once. Without it, a restarted service often consumed\n\
+                 # nothing for minutes on Tansu 0.6.0, its group never forming again.\n\
+                 group_instance_id = \"{name}\"\n\n",
                 brokers = self.brokers(),
             );
             let own = match name {
@@ -1174,9 +1180,6 @@ struct Beneficiary {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a Tansu built with libsql (see the module comment), and a consumer group \
-            whose member was killed does not always resume on Tansu 0.6.0; run with \
-            --run-ignored all"]
 async fn a_month_paid_through_crashes_restarts_and_duplicates_pays_everyone_once()
 -> anyhow::Result<()> {
     let people = setting("FAULT_PEOPLE").unwrap_or(40);

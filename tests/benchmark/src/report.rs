@@ -130,7 +130,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\nstage                      records   first (s)  last (s)   per second"
+            "\nstage                      records   first (s)  last (s)   per second   republished   second events"
         );
         for name in STAGES {
             let stage = self.stages.get(name).copied().unwrap_or_default();
@@ -138,11 +138,13 @@ impl Report {
             let last = (stage.last_ms - self.started_ms) as f64 / 1000.0;
             let _ = writeln!(
                 out,
-                "{name:<24} {:>10} {:>10.1} {:>9.1} {:>12.0}",
+                "{name:<24} {:>10} {:>10.1} {:>9.1} {:>12.0} {:>13} {:>15}",
                 stage.count,
                 first,
                 last,
-                per_second(stage.count, last - first)
+                per_second(stage.count, last - first),
+                stage.republished,
+                stage.second_events
             );
         }
         let _ = writeln!(
@@ -225,6 +227,8 @@ impl Report {
                     "first_s": (stage.first_ms - self.started_ms) as f64 / 1000.0,
                     "last_s": (stage.last_ms - self.started_ms) as f64 / 1000.0,
                     "per_second": per_second(stage.count, seconds),
+                    "republished": stage.republished,
+                    "second_events": stage.second_events,
                 })
             })
             .collect();

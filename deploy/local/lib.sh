@@ -394,8 +394,21 @@ find_tansu() {
     return 1
 }
 
-# Finds a tansu binary of the wanted version, installing it from crates.io when there is none.
-# Sets TANSU.
+# True when cargo's record of the tansu it installed lacks a feature of TANSU_FEATURES (an
+# install from before the fault suite needed libsql). A tansu cargo did not install is taken as
+# it is.
+tansu_features_missing() {
+    local record="${CARGO_HOME:-$HOME/.cargo}/.crates2.json" entry feature
+    [[ -f "$record" ]] || return 1
+    entry="$(grep -o "\"tansu $TANSU_VERSION [^}]*}" "$record" 2>/dev/null)" || return 1
+    for feature in ${TANSU_FEATURES//,/ }; do
+        [[ "$entry" == *"\"$feature\""* ]] || return 0
+    done
+    return 1
+}
+
+# Finds a tansu binary of the wanted version, installing it from crates.io when there is none
+# or when cargo installed it without a feature the stack needs. Sets TANSU.
 ensure_tansu() {
     # Another run may be building it right now (about 20 minutes); a second build in parallel
     # would only compete for the same cores and the same install directory.
@@ -403,12 +416,13 @@ ensure_tansu() {
         log "tansu is being installed by another process; waiting for it to finish"
         while pgrep -f "cargo install tansu" >/dev/null 2>&1; do sleep 5; done
     fi
-    if ! TANSU="$(find_tansu)"; then
+    if ! TANSU="$(find_tansu)" || tansu_features_missing; then
         command -v cargo >/dev/null 2>&1 ||
             die "cargo not found; install the Rust toolchain (rustup) first"
-        log "installing tansu $TANSU_VERSION from crates.io (takes about 20 minutes on 2 cores)"
-        # --locked: the build breaks with newer dependency versions. dynostore: the memory engine.
-        (cd "$REPO" && cargo install tansu --version "$TANSU_VERSION" --locked \
+        log "installing tansu $TANSU_VERSION with $TANSU_FEATURES from crates.io (takes about 20 minutes on 2 cores)"
+        # --locked: the build breaks with newer dependency versions. --force: replaces an
+        # install without a needed feature.
+        (cd "$REPO" && cargo install tansu --version "$TANSU_VERSION" --locked --force \
             --features "$TANSU_FEATURES") || die "cargo install tansu failed"
         TANSU="$(find_tansu)" || die "installed tansu does not report version $TANSU_VERSION"
     fi

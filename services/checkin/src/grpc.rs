@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use clock::SharedClock;
 use contracts::checkin::v1::checkin_service_server::CheckinService;
 use contracts::checkin::v1::{
@@ -19,19 +19,19 @@ use data_encoding::BASE32_NOPAD;
 use rand::RngCore;
 use serving::ApiError;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::announce::{NewCheckin, Source, window_to_proto};
 use crate::convert::{date_from_proto, date_to_proto, timestamp};
-use crate::domain::answer::{self, ScreenText, Verdict};
 use crate::domain::ids::{DecisionId, KeyId};
-use crate::domain::token::{self, KeyRing, NoticePayload, NoticeSigner, TokenRefusal};
-use crate::domain::window::{BenefitMonth, CheckinWindow, Placement, payment_by, vietnam_date};
+use crate::domain::token::{self, KeyRing, NoticeSigner};
+use crate::domain::window::{BenefitMonth, payment_by, vietnam_date};
 use crate::notice::keys::{KeyError, KeyState, SigningKeys, StoredKey};
 use crate::notice::{self, issued};
-use crate::store::{self, CheckinRecord, NoticeKey, Recorded, Settlement};
+use crate::scan::{Answered, Scan, Scanned, Scans};
+use crate::store::{self, Recorded, Settlement};
 
 /// Metadata key under which a kiosk presents its credential.
 pub const KIOSK_CREDENTIAL_HEADER: &str = "x-kiosk-credential";
@@ -41,6 +41,7 @@ pub struct Api {
     pool: PgPool,
     clock: SharedClock,
     keys: SigningKeys,
+    scans: Scans,
 }
 
 impl Api {
@@ -53,7 +54,13 @@ impl Api {
         ring: Arc<KeyRing>,
     ) -> Self {
         let keys = SigningKeys::new(pool.clone(), clock.clone(), signer, ring);
-        Self { pool, clock, keys }
+        let scans = Scans::start(pool.clone());
+        Self {
+            pool,
+            clock,
+            keys,
+            scans,
+        }
     }
 
     /// Loads the signing keys now, registering the configured ones, so a key configuration the
@@ -62,16 +69,11 @@ impl Api {
         self.keys.load().await
     }
 
-    /// Answers a scan: one read authenticates the kiosk and loads the notice with its
-    /// decision, and a scan that counts is recorded with its event in one more statement.
-    /// `site` receives the kiosk's centre and province once it is authenticated.
-    async fn scan_request(
-        &self,
-        request: Request<ScanRequest>,
-        site: &mut Option<Site>,
-    ) -> Result<ScanResponse, ApiError> {
-        let refused = || ApiError::Unauthenticated("kiosk credential refused".into());
-        let credential = request
+    /// Checks a scan offline: the kiosk's credential is present and the token's signature
+    /// verifies (or the text is a short code); the rest is read and decided with the other
+    /// scans in flight.
+    async fn checked_scan(&self, request: Request<ScanRequest>) -> Result<Scan, ApiError> {
+        let credential_hash = request
             .metadata()
             .get(KIOSK_CREDENTIAL_HEADER)
             .and_then(|value| value.to_str().ok())
@@ -79,7 +81,7 @@ impl Api {
             .ok_or_else(|| ApiError::Unauthenticated("kiosk credential missing".into()))?;
         let request = request.into_inner();
         let now = self.clock.now();
-        // A signed token is checked offline first, so the one read below also loads its notice.
+        // A signed token is checked offline first, so the batch's one read also loads its notice.
         let scanned = match token::parse_short_code(&request.scanned_text) {
             Some(code) => Scanned::Code(code),
             None => match self.keys.verify(&request.scanned_text, now).await? {
@@ -87,93 +89,12 @@ impl Api {
                 Err(refusal) => Scanned::Refused(refusal),
             },
         };
-        let key = match &scanned {
-            Scanned::Code(code) => NoticeKey::ShortCode(code),
-            Scanned::Signed(payload) => NoticeKey::Id(payload.notice_id),
-            Scanned::Refused(_) => NoticeKey::Nothing,
-        };
-        let mut conn = self.pool.acquire().await?;
-        let context = store::scan_context(&mut conn, &credential, key)
-            .await?
-            .ok_or_else(refused)?;
-        let kiosk = context.kiosk;
-        if kiosk.revoked_at.is_some() {
-            tracing::warn!(kiosk_id = %kiosk.kiosk_id, "revoked kiosk refused");
-            return Err(refused());
-        }
-        let claimed = request.kiosk_id.trim();
-        if !claimed.is_empty() && claimed != kiosk.kiosk_id.to_string() {
-            return Err(ApiError::Unauthenticated(
-                "kiosk_id does not match the credential".into(),
-            ));
-        }
-        *site = Some(Site {
-            centre: kiosk.centre_id.clone(),
-            province: kiosk.province.clone(),
-        });
-        let notice = match identify(scanned, context.notice, now) {
-            Ok(notice) => notice,
-            Err(refusal) => return Ok(invalid(refusal)),
-        };
-        self.judge_and_record(&mut conn, &kiosk, notice, now).await
-    }
-
-    async fn judge_and_record(
-        &self,
-        conn: &mut PgConnection,
-        kiosk: &store::Kiosk,
-        notice: store::IssuedNotice,
-        now: DateTime<Utc>,
-    ) -> Result<ScanResponse, ApiError> {
-        let view = &notice.view;
-        let decision_id = notice.decision_id.as_str();
-        let placement = view.schedule.locate(vietnam_date(now));
-        // A late repeat of a month already recorded gets the same answer as the first scan.
-        if let Placement::TooLate(window) = placement
-            && let Some(stored) = view.month(window.month())
-            && stored.checked_in()
-        {
-            return scan_answer(&window, stored.settled()?, decision_id);
-        }
-        let verdict = answer::judge(view.standing, placement, |month| {
-            view.month(month).is_some_and(|stored| stored.suspended)
-        });
-        let window = match verdict {
-            Verdict::CountsFor(window) => window,
-            Verdict::Outside(placement) => return Ok(outside(placement)),
-            Verdict::MonthSuspended(window) => return Ok(suspended(&window)),
-            Verdict::Terminated(reason) => return Ok(terminated(reason)),
-        };
-        // A month settled before this scan's read stays settled: answer from the read.
-        let settled = match view.month(window.month()) {
-            Some(stored) => stored.settled()?,
-            None => Some(Recorded::NoSuchMonth),
-        };
-        if let Some(settled) = settled {
-            return scan_answer(&window, Some(settled), decision_id);
-        }
-        let checkin = NewCheckin {
-            decision_id: decision_id.to_owned(),
-            benefit_month: window.month().number(),
-            recorded_at: now,
-            payment_by: payment_by(&window),
-            centre_id: kiosk.centre_id.clone(),
-            province: kiosk.province.clone(),
-            source: Source::Scan {
-                notice_id: notice.notice_id,
-                kiosk_id: kiosk.kiosk_id,
-            },
-        };
-        let recorded = store::record_checkin(conn, &checkin).await?;
-        if matches!(recorded, Recorded::New(_)) {
-            tracing::info!(
-                decision_id,
-                benefit_month = window.month().number(),
-                kiosk_id = %kiosk.kiosk_id,
-                "check-in recorded"
-            );
-        }
-        scan_answer(&window, Some(recorded), decision_id)
+        Ok(Scan {
+            credential_hash,
+            claimed_kiosk: request.kiosk_id.trim().to_owned(),
+            scanned,
+            now,
+        })
     }
 
     async fn excuse(
@@ -461,68 +382,6 @@ impl Api {
     }
 }
 
-/// What the scanned text is, before anything is read.
-enum Scanned {
-    /// A short code typed by an officer; only the stored notice can vouch for it.
-    Code(String),
-    /// A token whose signature verified.
-    Signed(NoticePayload),
-    /// Refused offline.
-    Refused(TokenRefusal),
-}
-
-/// Where a scan happened, for the scan metrics: the kiosk's centre and province.
-struct Site {
-    centre: String,
-    province: String,
-}
-
-/// The notice a scan names, checked against the notice stored under its id or short code.
-fn identify(
-    scanned: Scanned,
-    stored: Option<store::IssuedNotice>,
-    now: DateTime<Utc>,
-) -> Result<store::IssuedNotice, TokenRefusal> {
-    match scanned {
-        Scanned::Refused(refusal) => Err(refusal),
-        Scanned::Code(_) => {
-            let notice = stored.ok_or(TokenRefusal::UnknownNotice)?;
-            if now >= notice.expires_at {
-                return Err(TokenRefusal::Expired);
-            }
-            Ok(notice)
-        }
-        Scanned::Signed(payload) => {
-            let issued_for = stored
-                .as_ref()
-                .and_then(|notice| DecisionId::parse(&notice.decision_id).ok());
-            if let Err(refusal) = token::check_issued(&payload, issued_for.as_ref()) {
-                tracing::warn!(notice_id = %payload.notice_id, ?refusal, "signed notice refused");
-                return Err(refusal);
-            }
-            stored.ok_or(TokenRefusal::UnknownNotice)
-        }
-    }
-}
-
-/// The answer to a scan counting for `window`'s month, from what recording it found or did.
-fn scan_answer(
-    window: &CheckinWindow,
-    recorded: Option<Recorded>,
-    decision_id: &str,
-) -> Result<ScanResponse, ApiError> {
-    match recorded {
-        Some(Recorded::New(record)) => Ok(accepted(window, record)),
-        Some(Recorded::Existing(record)) => Ok(already_recorded(window, record)),
-        Some(Recorded::Settled(Settlement::Missed)) => Ok(outside(Placement::TooLate(*window))),
-        Some(Recorded::Settled(_)) => Ok(terminated(0)),
-        Some(Recorded::NoSuchMonth) | None => Err(ApiError::Internal(format!(
-            "decision {decision_id} lost benefit month {}",
-            window.month().number()
-        ))),
-    }
-}
-
 /// The `result` label of `checkin_scans_total`: one short value per kind of answer.
 fn scan_result(answer: &Result<ScanResponse, ApiError>) -> &'static str {
     let response = match answer {
@@ -606,93 +465,6 @@ fn credential_hash(credential: &str) -> Vec<u8> {
     Sha256::digest(credential.trim().as_bytes()).to_vec()
 }
 
-fn with_text(mut response: ScanResponse, text: ScreenText) -> ScanResponse {
-    response.message_vi = text.vi;
-    response.message_en = text.en;
-    response
-}
-
-fn invalid(refusal: TokenRefusal) -> ScanResponse {
-    let reason = match refusal {
-        TokenRefusal::BadFormat => InvalidReason::BadFormat,
-        TokenRefusal::BadSignature => InvalidReason::BadSignature,
-        TokenRefusal::UnknownKey => InvalidReason::UnknownKey,
-        TokenRefusal::RetiredKey => InvalidReason::RetiredKey,
-        TokenRefusal::Expired => InvalidReason::Expired,
-        TokenRefusal::OtherDecision => InvalidReason::OtherDecision,
-        TokenRefusal::UnknownNotice => InvalidReason::UnknownNotice,
-    };
-    let response = ScanResponse {
-        outcome: ScanOutcome::Invalid as i32,
-        invalid_reason: reason as i32,
-        ..ScanResponse::default()
-    };
-    with_text(response, answer::invalid_text(refusal))
-}
-
-fn recorded_response(
-    outcome: ScanOutcome,
-    window: &CheckinWindow,
-    record: CheckinRecord,
-    text: ScreenText,
-) -> ScanResponse {
-    let response = ScanResponse {
-        outcome: outcome as i32,
-        benefit_month: window.month().number(),
-        payment_by: Some(date_to_proto(record.payment_by)),
-        window: Some(window_to_proto(window)),
-        recorded_at: Some(timestamp(record.recorded_at)),
-        ..ScanResponse::default()
-    };
-    with_text(response, text)
-}
-
-fn accepted(window: &CheckinWindow, record: CheckinRecord) -> ScanResponse {
-    let text = answer::accepted_text(window.month(), record.payment_by);
-    recorded_response(ScanOutcome::Accepted, window, record, text)
-}
-
-fn already_recorded(window: &CheckinWindow, record: CheckinRecord) -> ScanResponse {
-    let text = answer::already_recorded_text(window.month(), record.payment_by);
-    recorded_response(ScanOutcome::AlreadyRecorded, window, record, text)
-}
-
-fn outside(placement: Placement) -> ScanResponse {
-    let (window, position) = match placement {
-        Placement::TooEarly(window) | Placement::Inside(window) => {
-            (window, WindowPosition::TooEarly)
-        }
-        Placement::TooLate(window) => (window, WindowPosition::TooLate),
-    };
-    let response = ScanResponse {
-        outcome: ScanOutcome::OutsideWindow as i32,
-        benefit_month: window.month().number(),
-        window: Some(window_to_proto(&window)),
-        window_position: position as i32,
-        ..ScanResponse::default()
-    };
-    with_text(response, answer::outside_text(placement))
-}
-
-fn suspended(window: &CheckinWindow) -> ScanResponse {
-    let response = ScanResponse {
-        outcome: ScanOutcome::DecisionSuspended as i32,
-        benefit_month: window.month().number(),
-        window: Some(window_to_proto(window)),
-        ..ScanResponse::default()
-    };
-    with_text(response, answer::suspended_text(window.month()))
-}
-
-fn terminated(reason: i32) -> ScanResponse {
-    let response = ScanResponse {
-        outcome: ScanOutcome::DecisionTerminated as i32,
-        termination_reason: reason,
-        ..ScanResponse::default()
-    };
-    with_text(response, answer::terminated_text())
-}
-
 fn signing_key(key: StoredKey, state: KeyState) -> SigningKey {
     let state = match state {
         KeyState::Active => SigningKeyState::Active,
@@ -719,8 +491,13 @@ impl CheckinService for Api {
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
         let started = Instant::now();
-        let mut site = None;
-        let answer = self.scan_request(request, &mut site).await;
+        let Answered { site, answer } = match self.checked_scan(request).await {
+            Ok(scan) => self.scans.answer(scan).await,
+            Err(error) => Answered {
+                site: None,
+                answer: Err(error),
+            },
+        };
         // Labels name the kiosk's centre and province only, never the person or the notice.
         let (centre, province) = match site {
             Some(site) => (site.centre, site.province),

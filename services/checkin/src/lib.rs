@@ -9,6 +9,7 @@ mod grpc;
 mod kiosk;
 mod missed;
 mod notice;
+mod scan;
 mod store;
 
 use std::sync::Arc;

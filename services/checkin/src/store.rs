@@ -2,6 +2,8 @@
 //! missed months. Every state change that is announced writes its outbox row in the same
 //! transaction.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -572,39 +574,91 @@ impl ScanRow {
     }
 }
 
-/// The kiosk holding the credential with this hash and, in the same read, the notice `key`
-/// names with its decision's state, every month and their check-ins: one round trip answers
-/// every scan that records nothing. `None` when no kiosk holds the credential.
-pub async fn scan_context(
+/// What one scan of a batch names: the hash of its kiosk's credential and its notice.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanLookup<'a> {
+    /// Hash of the credential the kiosk presented.
+    pub credential_hash: &'a [u8],
+    /// The notice the scanned text names.
+    pub notice: NoticeKey<'a>,
+}
+
+/// The context of every scan of a batch, in one round trip: for each, the kiosk holding its
+/// credential and the notice it names with its decision's state, every month and their
+/// check-ins. `None` for a scan whose credential no kiosk holds; an inconsistent row fails only
+/// the scan that read it.
+pub async fn scan_contexts(
     conn: &mut PgConnection,
-    credential_hash: &[u8],
-    key: NoticeKey<'_>,
-) -> Result<Option<ScanContext>, StoreError> {
-    let notice = match key {
-        NoticeKey::Nothing => "false",
-        NoticeKey::Id(_) => "n.notice_id = $2",
-        NoticeKey::ShortCode(_) => "n.short_code = $2",
-    };
-    let sql = format!(
-        "SELECT k.kiosk_id, k.centre_id, k.province, k.revoked_at, \
+    lookups: &[ScanLookup<'_>],
+) -> Result<Vec<Result<Option<ScanContext>, StoreError>>, StoreError> {
+    let credentials: Vec<&[u8]> = lookups.iter().map(|scan| scan.credential_hash).collect();
+    let notice_ids: Vec<Option<Uuid>> = lookups
+        .iter()
+        .map(|scan| match scan.notice {
+            NoticeKey::Id(notice_id) => Some(notice_id),
+            NoticeKey::Nothing | NoticeKey::ShortCode(_) => None,
+        })
+        .collect();
+    let short_codes: Vec<Option<&str>> = lookups
+        .iter()
+        .map(|scan| match scan.notice {
+            NoticeKey::ShortCode(code) => Some(code),
+            NoticeKey::Nothing | NoticeKey::Id(_) => None,
+        })
+        .collect();
+    // A scan names its notice by id or by short code, never both; the lateral join looks up
+    // whichever it has through that column's index.
+    let rows: Vec<BatchScanRow> = sqlx::query_as(&format!(
+        "SELECT s.position, k.kiosk_id, k.centre_id, k.province, k.revoked_at, \
          n.notice_id, n.decision_id, n.expires_at, \
          d.state, d.termination_reason, d.terminated_on, \
          d.centre_id AS decision_centre_id, d.province AS decision_province, {MONTH_COLUMNS} \
-         FROM kiosks k \
-         LEFT JOIN notices n ON {notice} \
+         FROM UNNEST($1::bytea[], $2::uuid[], $3::text[]) WITH ORDINALITY \
+              AS s (credential_hash, notice_id, short_code, position) \
+         JOIN kiosks k ON k.credential_hash = s.credential_hash \
+         LEFT JOIN LATERAL ( \
+             SELECT notice_id, decision_id, expires_at FROM notices \
+             WHERE notice_id = s.notice_id \
+             UNION ALL \
+             SELECT notice_id, decision_id, expires_at FROM notices \
+             WHERE short_code = s.short_code \
+         ) n ON true \
          LEFT JOIN decisions d ON d.decision_id = n.decision_id \
          LEFT JOIN windows w ON w.decision_id = n.decision_id \
          LEFT JOIN checkins c ON c.decision_id = w.decision_id \
-         AND c.benefit_month = w.benefit_month \
-         WHERE k.credential_hash = $1"
-    );
-    let query = sqlx::query_as::<_, ScanRow>(&sql).bind(credential_hash);
-    let query = match key {
-        NoticeKey::Nothing => query,
-        NoticeKey::Id(notice_id) => query.bind(notice_id),
-        NoticeKey::ShortCode(code) => query.bind(code),
-    };
-    let rows = query.fetch_all(&mut *conn).await?;
+         AND c.benefit_month = w.benefit_month"
+    ))
+    .bind(&credentials)
+    .bind(&notice_ids)
+    .bind(&short_codes)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut per_scan: Vec<Vec<ScanRow>> = lookups.iter().map(|_| Vec::new()).collect();
+    for row in rows {
+        // Positions count from 1, one per lookup.
+        let index = usize::try_from(row.position - 1).ok();
+        let Some(scan_rows) = index.and_then(|index| per_scan.get_mut(index)) else {
+            return Err(StoreError::Corrupt(format!(
+                "scan context for position {} of {}",
+                row.position,
+                lookups.len()
+            )));
+        };
+        scan_rows.push(row.scan);
+    }
+    Ok(per_scan.iter().map(|rows| context_of(rows)).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct BatchScanRow {
+    position: i64,
+    #[sqlx(flatten)]
+    scan: ScanRow,
+}
+
+/// One scan's context from its rows: the kiosk on each, the notice's decision and one month
+/// per row. `None` when there are no rows, i.e. no kiosk holds the credential.
+fn context_of(rows: &[ScanRow]) -> Result<Option<ScanContext>, StoreError> {
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -633,8 +687,8 @@ pub async fn scan_context(
         centre_id,
         province,
     };
-    // Ordered here rather than by the query: a sort node costs the server more to set up for
-    // every scan than sorting a decision's few months costs here.
+    // Ordered here rather than by the query: a sort node costs the server more to set up than
+    // sorting a decision's few months costs here.
     let mut months: Vec<MonthRow> = rows.iter().filter_map(ScanRow::month).collect();
     months.sort_by_key(|month| month.window.benefit_month);
     let view = view_of(&decision_id, decision, &months)?;
@@ -671,6 +725,16 @@ pub enum Recorded {
     NoSuchMonth,
 }
 
+impl Recorded {
+    /// What a later scan of the same month finds: the check-in this one recorded, as existing.
+    pub fn repeated(self) -> Self {
+        match self {
+            Self::New(record) => Self::Existing(record),
+            other => other,
+        }
+    }
+}
+
 /// Settles the month, inserts the check-in and writes its outbox row in one statement, so one
 /// round trip records a scan. The month's update is the gate: only an open month is updated, and
 /// the check-in and the event follow only from the row it returns. Concurrent scans of one month
@@ -695,7 +759,8 @@ const RECORD_CHECKIN: &str = "WITH settled AS ( \
     ) \
     SELECT count(*) FROM announced";
 
-/// Records a check-in and its event, once per decision and benefit month, in one statement.
+/// Records a check-in and its event, once per decision and benefit month, in one statement:
+/// an officer's excuse; kiosk scans are recorded a batch at a time by [`record_scans`].
 pub async fn record_checkin(
     conn: &mut PgConnection,
     checkin: &NewCheckin,
@@ -786,6 +851,165 @@ pub async fn record_checkin(
             checkin.decision_id
         ))
     })
+}
+
+/// A scan's check-in about to be recorded, with its event and the trace context of the call
+/// that scanned, which the event continues.
+#[derive(Debug, Clone)]
+pub struct ScanCheckin {
+    /// The decision.
+    pub decision_id: String,
+    /// The benefit month it counts for.
+    pub benefit_month: u32,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// Date promised for the money.
+    pub payment_by: NaiveDate,
+    /// Job centre of the kiosk.
+    pub centre_id: String,
+    /// Province of that centre.
+    pub province: String,
+    /// The notice scanned.
+    pub notice_id: Uuid,
+    /// The kiosk that scanned it.
+    pub kiosk_id: Uuid,
+    /// Its `Recorded` event.
+    pub event: messaging::OutboxEvent,
+    /// The scan's `traceparent`, stored with the event.
+    pub traceparent: Option<String>,
+    /// The scan's `tracestate`.
+    pub tracestate: Option<String>,
+}
+
+/// [`RECORD_CHECKIN`] for many scans at once: every open month among them is settled, and its
+/// check-in and outbox row written, in one statement and so one transaction. The months must
+/// be distinct; each scan's update is its own gate, so a month settled meanwhile (by another
+/// instance, an officer or the missed check-in worker) writes nothing for that scan alone.
+const RECORD_SCANS: &str = "WITH scanned AS ( \
+        SELECT * FROM UNNEST($1::text[], $2::int[], $3::timestamptz[], $4::date[], $5::text[], \
+        $6::text[], $7::uuid[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::bytea[], \
+        $13::text[], $14::text[]) \
+        AS s (decision_id, benefit_month, recorded_at, payment_by, centre_id, province, \
+        notice_id, kiosk_id, event_id, topic, message_key, payload, traceparent, tracestate) \
+    ), settled AS ( \
+        UPDATE windows w SET outcome = 'checked_in' FROM scanned s \
+        WHERE w.decision_id = s.decision_id AND w.benefit_month = s.benefit_month \
+        AND w.outcome IS NULL \
+        RETURNING w.decision_id, w.benefit_month \
+    ), recorded AS ( \
+        INSERT INTO checkins (decision_id, benefit_month, recorded_at, payment_by, centre_id, \
+        province, notice_id, kiosk_id, event_id) \
+        SELECT s.decision_id, s.benefit_month, s.recorded_at, s.payment_by, s.centre_id, \
+        s.province, s.notice_id, s.kiosk_id, s.event_id \
+        FROM scanned s JOIN settled USING (decision_id, benefit_month) RETURNING event_id \
+    ), announced AS ( \
+        INSERT INTO outbox (event_id, topic, message_key, payload, traceparent, tracestate) \
+        SELECT s.event_id, s.topic, s.message_key, s.payload, s.traceparent, s.tracestate \
+        FROM scanned s JOIN recorded USING (event_id) RETURNING event_id \
+    ) \
+    SELECT event_id FROM announced";
+
+/// Records the check-ins of many scans, each with its event, in one statement; returns, in
+/// order, whether each was recorded. One not recorded found its month settled or missing:
+/// [`settled_months`] says how.
+pub async fn record_scans(
+    conn: &mut PgConnection,
+    checkins: &[ScanCheckin],
+) -> Result<Vec<bool>, StoreError> {
+    if checkins.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Rows are locked in the order given; in one order for every batch, two batches sharing
+    // months (another instance's, or the next one here) wait for each other but never deadlock.
+    let mut sorted: Vec<&ScanCheckin> = checkins.iter().collect();
+    sorted
+        .sort_by(|a, b| (&a.decision_id, a.benefit_month).cmp(&(&b.decision_id, b.benefit_month)));
+    let column = |value: fn(&ScanCheckin) -> &str| -> Vec<&str> {
+        sorted.iter().map(|checkin| value(checkin)).collect()
+    };
+    let months: Vec<i32> = sorted.iter().map(|c| c.benefit_month as i32).collect();
+    let recorded_at: Vec<DateTime<Utc>> = sorted.iter().map(|c| c.recorded_at).collect();
+    let payment_by: Vec<NaiveDate> = sorted.iter().map(|c| c.payment_by).collect();
+    let notice_ids: Vec<Uuid> = sorted.iter().map(|c| c.notice_id).collect();
+    let kiosk_ids: Vec<Uuid> = sorted.iter().map(|c| c.kiosk_id).collect();
+    let event_ids: Vec<Uuid> = sorted.iter().map(|c| c.event.event_id).collect();
+    let payloads: Vec<&[u8]> = sorted.iter().map(|c| c.event.payload.as_slice()).collect();
+    let traceparents: Vec<Option<&str>> = sorted.iter().map(|c| c.traceparent.as_deref()).collect();
+    let tracestates: Vec<Option<&str>> = sorted.iter().map(|c| c.tracestate.as_deref()).collect();
+    let written: Vec<Uuid> = sqlx::query_scalar(RECORD_SCANS)
+        .bind(column(|c| &c.decision_id))
+        .bind(&months)
+        .bind(&recorded_at)
+        .bind(&payment_by)
+        .bind(column(|c| &c.centre_id))
+        .bind(column(|c| &c.province))
+        .bind(&notice_ids)
+        .bind(&kiosk_ids)
+        .bind(&event_ids)
+        .bind(column(|c| &c.event.topic))
+        .bind(column(|c| &c.event.key))
+        .bind(&payloads)
+        .bind(&traceparents)
+        .bind(&tracestates)
+        .fetch_all(&mut *conn)
+        .await?;
+    let written: HashSet<Uuid> = written.into_iter().collect();
+    Ok(checkins
+        .iter()
+        .map(|checkin| written.contains(&checkin.event.event_id))
+        .collect())
+}
+
+/// How each of these months (decision, benefit month) is settled, for scans whose check-in
+/// found it settled: what recording a check-in found, or a corrupt month for one still open.
+/// Read after the write, so it sees whatever settled the month meanwhile.
+pub async fn settled_months(
+    conn: &mut PgConnection,
+    months: &[(&str, u32)],
+) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
+    let decisions: Vec<&str> = months.iter().map(|(decision, _)| *decision).collect();
+    let numbers: Vec<i32> = months.iter().map(|(_, month)| *month as i32).collect();
+    let rows: Vec<PositionedMonthRow> = sqlx::query_as(&format!(
+        "SELECT s.position, {MONTH_COLUMNS} \
+         FROM UNNEST($1::text[], $2::int[]) WITH ORDINALITY AS s (decision_id, benefit_month, position) \
+         JOIN windows w ON w.decision_id = s.decision_id AND w.benefit_month = s.benefit_month \
+         LEFT JOIN checkins c ON c.decision_id = w.decision_id \
+         AND c.benefit_month = w.benefit_month"
+    ))
+    .bind(&decisions)
+    .bind(&numbers)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut found: Vec<Option<MonthRow>> = months.iter().map(|_| None).collect();
+    for row in rows {
+        if let Some(slot) = usize::try_from(row.position - 1)
+            .ok()
+            .and_then(|index| found.get_mut(index))
+        {
+            *slot = Some(row.month);
+        }
+    }
+    Ok(found
+        .iter()
+        .zip(months)
+        .map(|(row, (decision_id, month))| {
+            let Some(row) = row else {
+                return Ok(Recorded::NoSuchMonth);
+            };
+            row.month()?.settled()?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "open month {month} of decision {decision_id} refused its check-in"
+                ))
+            })
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct PositionedMonthRow {
+    position: i64,
+    #[sqlx(flatten)]
+    month: MonthRow,
 }
 
 #[derive(sqlx::FromRow)]

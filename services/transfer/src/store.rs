@@ -567,19 +567,30 @@ pub async fn settle_all_in_flight(
     let banks: Vec<&str> = statuses.iter().map(|s| s.bank_id).collect();
     let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();
     let reasons: Vec<&str> = statuses.iter().map(|s| s.reason_code).collect();
+    // Each attempt must be found by primary key, one probe per status, whatever the table's
+    // statistics say. Until they exist, PostgreSQL takes the in-flight partial index for a
+    // few dozen rows where a list has just put thousands, and drove the update from it: it
+    // read every attempt in flight for each batch (50 to 100 ms a batch of 256 instead of
+    // 15). So the in-flight state is compared through the materialised statuses, which hides
+    // it from the planner and leaves the index unusable here, and the generic plan, made
+    // without the arrays' sizes, is forced: it probes the primary key where a plan for 256
+    // statuses would hash the whole table. It stays forced for the rest of the transaction,
+    // whose other statements are key lookups and bulk inserts.
+    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+        .execute(&mut *tx)
+        .await?;
     // The payment is matched on its current attempt, as in `settle_attempt`; the facts come
-    // from the statement's snapshot, taken before its updates. `= ANY($1)` has the attempts
-    // found by primary key: joined to the unnested statuses alone, the planner hashed every
-    // attempt in flight (all 20,000 of a list, a month's million) for each batch.
+    // from the statement's snapshot, taken before its updates.
     let rows: Vec<SettledRow> = sqlx::query_as(
-        "WITH status AS ( \
-             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
+        "WITH status AS MATERIALIZED ( \
+             SELECT s.*, 'in_flight' AS settles FROM \
+                 UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
                  AS s (end_to_end_id, bank_id, state, reason_code)), \
          attempt AS ( \
              UPDATE transfers t SET state = s.state, reason_code = s.reason_code, updated_at = $5 \
              FROM status s \
-             WHERE t.end_to_end_id = s.end_to_end_id AND t.end_to_end_id = ANY($1) \
-               AND t.state = 'in_flight' AND t.bank_id = s.bank_id \
+             WHERE t.end_to_end_id = s.end_to_end_id \
+               AND t.state = s.settles AND t.bank_id = s.bank_id \
              RETURNING t.end_to_end_id, t.entitlement_id, t.attempt, t.bank_id, \
                        t.destination_kind, t.amount_dong, s.state AS new_state, \
                        s.reason_code AS new_reason), \
@@ -1300,4 +1311,92 @@ pub async fn record_file_export(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attempts in flight when the results come: a list's worth, never analysed.
+    const IN_FLIGHT: i64 = 5_000;
+
+    #[tokio::test]
+    async fn final_statuses_find_their_attempts_by_primary_key_however_many_are_in_flight()
+    -> anyhow::Result<()> {
+        let database = testkit::TestDatabase::create().await?;
+        let pool = database.pool(crate::SERVICE).await?;
+        serving::migrate(&pool, Some(&crate::MIGRATOR)).await?;
+        sqlx::query(
+            "INSERT INTO payment_lists (list_id, province, chunk_count, state, first_chunk_at) \
+             VALUES ('list', '91', 1, 'accepted', now())",
+        )
+        .execute(&pool)
+        .await?;
+        let ids: Vec<String> = (0..IN_FLIGHT)
+            .map(|index| EndToEndId::derive(&format!("e-{index}"), Attempt::FIRST).to_string())
+            .collect();
+        sqlx::query(
+            "WITH payment AS ( \
+                 INSERT INTO payments (entitlement_id, list_id, decision_id, benefit_month, \
+                 amount_dong, approved_bank_id, state, current_attempt, updated_at) \
+                 SELECT 'e-' || n, 'list', 'd-' || n, 1, 1000, '970436', 'in_flight', 1, now() \
+                 FROM generate_series(0, $1 - 1) AS n) \
+             INSERT INTO transfers (end_to_end_id, entitlement_id, attempt, bank_id, \
+             destination_kind, destination_sealed, destination_last4, holder_name, amount_dong, \
+             state, created_at, updated_at) \
+             SELECT id, 'e-' || (n - 1), 1, '970436', 'card', '\\x00', '0002', 'A', 1000, \
+                    'in_flight', now(), now() \
+             FROM UNNEST($2::TEXT[]) WITH ORDINALITY AS a (id, n)",
+        )
+        .bind(IN_FLIGHT)
+        .bind(&ids)
+        .execute(&pool)
+        .await?;
+        let answered: Vec<EndToEndId> = ids
+            .iter()
+            .take(256)
+            .map(String::as_str)
+            .map(EndToEndId::parse)
+            .collect::<Result<_, _>>()?;
+        let statuses: Vec<FinalStatus<'_>> = answered
+            .iter()
+            .map(|end_to_end_id| FinalStatus {
+                end_to_end_id,
+                bank_id: "970436",
+                state: PaymentState::Paid,
+                reason_code: "",
+            })
+            .collect();
+
+        let mut tx = pool.begin().await?;
+        let before = reads_of_transfers(&mut tx).await?;
+        let settled = settle_all_in_flight(&mut tx, &statuses, Utc::now()).await?;
+        let after = reads_of_transfers(&mut tx).await?;
+
+        assert!(settled.iter().all(Option::is_some), "every attempt settled");
+        assert_eq!(after.0 - before.0, 0, "no sequential scan of the attempts");
+        // A probe of the primary key per status, and its check of the new version's entry;
+        // a scan of the attempts in flight would read thousands.
+        let entries = after.1 - before.1;
+        assert!(
+            entries <= 2 * statuses.len() as i64,
+            "{entries} index entries read for {} statuses",
+            statuses.len()
+        );
+        Ok(())
+    }
+
+    /// Sequential scans of `transfers` and entries read from its indexes, as the transaction
+    /// has counted them so far (PostgreSQL's per-transaction counters; only differences tell
+    /// what one statement did).
+    async fn reads_of_transfers(tx: &mut PgConnection) -> anyhow::Result<(i64, i64)> {
+        Ok(sqlx::query_as(
+            "SELECT pg_stat_get_xact_numscans(c.oid), \
+                    (SELECT COALESCE(sum(pg_stat_get_xact_tuples_returned(i.indexrelid)), 0) \
+                     FROM pg_index i WHERE i.indrelid = c.oid)::BIGINT \
+             FROM pg_class c WHERE c.oid = 'transfers'::regclass",
+        )
+        .fetch_one(tx)
+        .await?)
+    }
 }

@@ -574,8 +574,8 @@ pub async fn settle_all_in_flight(
     // 15). So the in-flight state is compared through the materialised statuses, which hides
     // it from the planner and leaves the index unusable here, and the generic plan, made
     // without the arrays' sizes, is forced: it probes the primary key where a plan for 256
-    // statuses would hash the whole table. It stays forced for the rest of the transaction,
-    // whose other statements are key lookups and bulk inserts.
+    // statuses would hash the whole table. It is forced for this statement only: the lists
+    // a consumer batch applies in the same transaction are planned for their own arrays.
     sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
         .execute(&mut *tx)
         .await?;
@@ -613,6 +613,9 @@ pub async fn settle_all_in_flight(
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
+    sqlx::query("RESET plan_cache_mode")
+        .execute(&mut *tx)
+        .await?;
     let mut settled: std::collections::HashMap<String, AttemptRow> = rows
         .into_iter()
         .map(|row| (row.end_to_end_id, row.attempt))

@@ -218,6 +218,26 @@ async fn import(
     Ok(())
 }
 
+/// Calls again, after a pause, while the service answers "unavailable": as a registrar's
+/// screen would, when a busy service had no connection free for the call within its
+/// time limit (nothing was written then).
+async fn patiently<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let mut attempt: u64 = 0;
+    loop {
+        match call().await {
+            Err(status) if status.code() == tonic::Code::Unavailable && attempt < 10 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+            answered => return answered,
+        }
+    }
+}
+
 /// Registers each person and their claim; returns the (claim, province) of those assessed
 /// eligible.
 async fn register(
@@ -228,16 +248,18 @@ async fn register(
 ) -> anyhow::Result<Vec<(String, String)>> {
     let registered: Vec<Option<(String, String)>> = futures::stream::iter(people)
         .map(|person| {
-            let mut eligibility = eligibility.clone();
             async move {
                 let province = province_of(person);
-                let registered = eligibility
-                    .register_person(intake::person_request(
+                let registered = patiently(|| {
+                    let mut eligibility = eligibility.clone();
+                    let request = intake::person_request(
                         person,
                         &province,
                         officer("registrar-1", Agency::JobCentre),
-                    ))
-                    .await;
+                    );
+                    async move { eligibility.register_person(request).await }
+                })
+                .await;
                 // At this scale the generator draws a few citizen ids twice; the job centre
                 // refuses the second person, who then simply files no claim.
                 let person_id = match registered {
@@ -252,21 +274,25 @@ async fn register(
                             .person_id
                     }
                 };
-                let claim = eligibility
-                    .register_claim(intake::claim_request(
+                let centre_id = format!("centre-{province}-1");
+                let claim = patiently(|| {
+                    let mut eligibility = eligibility.clone();
+                    let request = intake::claim_request(
                         person,
-                        person_id,
+                        person_id.clone(),
                         intake::Filing {
                             on: filed_on,
                             province: &province,
-                            centre_id: &format!("centre-{province}-1"),
+                            centre_id: &centre_id,
                             officer: officer("registrar-1", Agency::JobCentre),
                         },
-                    ))
-                    .await?
-                    .into_inner()
-                    .claim
-                    .context("no claim in the registration's reply")?;
+                    );
+                    async move { eligibility.register_claim(request).await }
+                })
+                .await?
+                .into_inner()
+                .claim
+                .context("no claim in the registration's reply")?;
                 anyhow::Ok(
                     (claim.status() == ClaimStatus::AwaitingApproval)
                         .then_some((claim.claim_id, province)),

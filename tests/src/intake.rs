@@ -4,10 +4,12 @@
 
 use chrono::{Datelike as _, NaiveDate};
 use contracts::common::v1::{BankDestination, Date, DestinationKind, Officer};
+use contracts::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use contracts::eligibility::v1::{
-    EmploymentEndReason, RegisterClaimRequest, RegisterPersonRequest, Sex,
+    Claim, EmploymentEndReason, RegisterClaimRequest, RegisterPersonRequest, Sex,
 };
 use population::Person;
+use tonic::transport::Channel;
 
 use crate::law::contract_type;
 
@@ -85,4 +87,26 @@ pub fn claim_request(
         centre_id: filing.centre_id.into(),
         officer: filing.officer,
     }
+}
+
+/// Registers `person` at the job centre of `filing` and files their claim there; returns the
+/// claim as eligibility assessed it.
+pub async fn register(
+    eligibility: &mut EligibilityServiceClient<Channel>,
+    person: &Person,
+    filing: Filing<'_>,
+) -> anyhow::Result<Claim> {
+    let officer = filing.officer.clone();
+    let registered = eligibility
+        .register_person(person_request(person, filing.province, officer))
+        .await?
+        .into_inner()
+        .person
+        .ok_or_else(|| anyhow::anyhow!("no person in the registration's reply"))?;
+    eligibility
+        .register_claim(claim_request(person, registered.person_id, filing))
+        .await?
+        .into_inner()
+        .claim
+        .ok_or_else(|| anyhow::anyhow!("no claim in the registration's reply"))
 }

@@ -1269,27 +1269,17 @@ async fn run(
     anyhow::ensure!(import.rows_rejected == 0, "{:?}", import.bad_rows);
     let mut claims = Vec::new();
     for person in population {
-        let registered = eligibility
-            .register_person(intake::person_request(person, PROVINCE, registrar()))
-            .await?
-            .into_inner()
-            .person
-            .expect("the person");
-        let claim = eligibility
-            .register_claim(intake::claim_request(
-                person,
-                registered.person_id,
-                intake::Filing {
-                    on: day(INTAKE),
-                    province: PROVINCE,
-                    centre_id: "centre-hn-1",
-                    officer: registrar(),
-                },
-            ))
-            .await?
-            .into_inner()
-            .claim
-            .expect("the claim");
+        let claim = intake::register(
+            &mut eligibility,
+            person,
+            intake::Filing {
+                on: day(INTAKE),
+                province: PROVINCE,
+                centre_id: "centre-hn-1",
+                officer: registrar(),
+            },
+        )
+        .await?;
         let expected = benefit_of(person);
         anyhow::ensure!(
             (claim.status() == ClaimStatus::AwaitingApproval) == expected.is_some(),

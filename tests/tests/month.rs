@@ -792,27 +792,17 @@ async fn a_province_is_paid_exactly_what_each_month_s_check_ins_earn() -> anyhow
     let mut assessed = Vec::new();
     let mut misassessed = Vec::new();
     for (index, person) in people.iter().enumerate() {
-        let registered = eligibility
-            .register_person(intake::person_request(person, PROVINCE, registrar()))
-            .await?
-            .into_inner()
-            .person
-            .expect("the person");
-        let claim = eligibility
-            .register_claim(intake::claim_request(
-                person,
-                registered.person_id,
-                intake::Filing {
-                    on: day(INTAKE),
-                    province: PROVINCE,
-                    centre_id: "centre-hn-1",
-                    officer: registrar(),
-                },
-            ))
-            .await?
-            .into_inner()
-            .claim
-            .expect("the claim");
+        let claim = intake::register(
+            &mut eligibility,
+            person,
+            intake::Filing {
+                on: day(INTAKE),
+                province: PROVINCE,
+                centre_id: "centre-hn-1",
+                officer: registrar(),
+            },
+        )
+        .await?;
         let expected = benefit_of(person);
         let assessment = claim.assessment.clone().unwrap_or_default();
         let got = (claim.status() == ClaimStatus::AwaitingApproval).then_some(Benefit {

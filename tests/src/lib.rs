@@ -33,7 +33,7 @@ use contracts::transfer::v1::{
 };
 use messaging::KafkaSettings;
 use rdkafka::{
-    Offset, TopicPartitionList,
+    ClientConfig, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer},
 };
 use serving::ServerSettings;
@@ -607,17 +607,27 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// True when consumer group `group` has committed up to the end of the one-partition `topic`.
 pub async fn caught_up(group: &str, topic: &str) -> anyhow::Result<bool> {
-    let group = group.to_owned();
+    let (_, high, next) =
+        committed_position(kafka_settings("observer").client_config(), group, topic).await?;
+    Ok(next >= high)
+}
+
+/// The low and high watermarks of the one-partition `topic` and the offset consumer group
+/// `group` committed there (0 when none), asked of the brokers `config` names.
+pub async fn committed_position(
+    mut config: ClientConfig,
+    group: &str,
+    topic: &str,
+) -> anyhow::Result<(i64, i64, i64)> {
+    let consumer: BaseConsumer = config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
     let topic = topic.to_owned();
     // The broker questions block; they run off the test's runtime threads.
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = kafka_settings("observer")
-            .client_config()
-            .set("group.id", &group)
-            .set("enable.auto.commit", "false")
-            .create()?;
         let timeout = Duration::from_secs(5);
-        let (_, high) = consumer.fetch_watermarks(&topic, 0, timeout)?;
+        let (low, high) = consumer.fetch_watermarks(&topic, 0, timeout)?;
         let mut partitions = TopicPartitionList::new();
         partitions.add_partition(&topic, 0);
         let committed = consumer.committed_offsets(partitions, timeout)?;
@@ -628,7 +638,7 @@ pub async fn caught_up(group: &str, topic: &str) -> anyhow::Result<bool> {
                 _ => None,
             })
             .unwrap_or(0);
-        anyhow::Ok(next >= high)
+        anyhow::Ok((low, high, next))
     })
     .await?
 }

@@ -67,7 +67,7 @@ use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 use rdkafka::{
     ClientConfig, Message as _, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer, StreamConsumer},
+    consumer::{Consumer, StreamConsumer},
     message::{Headers as _, OwnedHeaders, OwnedMessage},
     producer::{FutureProducer, FutureRecord},
 };
@@ -924,27 +924,7 @@ async fn caught_up(brokers: &str, group: &str, topic: &str) -> anyhow::Result<bo
 /// The low and high watermarks of the one-partition `topic` and the offset `group` committed
 /// there (0 when none).
 async fn position(brokers: &str, group: &str, topic: &str) -> anyhow::Result<(i64, i64, i64)> {
-    let consumer: BaseConsumer = client_config(brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let timeout = Duration::from_secs(5);
-        let (low, high) = consumer.fetch_watermarks(&topic, 0, timeout)?;
-        let mut partitions = TopicPartitionList::new();
-        partitions.add_partition(&topic, 0);
-        let committed = consumer.committed_offsets(partitions, timeout)?;
-        let next = committed
-            .find_partition(&topic, 0)
-            .and_then(|partition| match partition.offset() {
-                Offset::Offset(offset) => Some(offset),
-                _ => None,
-            })
-            .unwrap_or(0);
-        anyhow::Ok((low, high, next))
-    })
-    .await?
+    system_tests::committed_position(client_config(brokers), group, topic).await
 }
 
 /// Where each consumer group stands on its topic, for a failure message.

@@ -81,11 +81,12 @@ impl Api {
             .ok_or_else(|| ApiError::Unauthenticated("kiosk credential missing".into()))?;
         let request = request.into_inner();
         let now = self.clock.now();
-        // A signed token is checked offline first, so the batch's one read also loads its notice.
+        // A signed token is opened offline first, so the batch's one read also loads its notice;
+        // its signature is verified with the batch.
         let scanned = match token::parse_short_code(&request.scanned_text) {
             Some(code) => Scanned::Code(code),
-            None => match self.keys.verify(&request.scanned_text, now).await? {
-                Ok(payload) => Scanned::Signed(payload),
+            None => match self.keys.open(&request.scanned_text).await? {
+                Ok(token) => Scanned::Sealed(Box::new(token)),
                 Err(refusal) => Scanned::Refused(refusal),
             },
         };

@@ -1,8 +1,9 @@
-//! Kiosk scans, answered in groups. Each call checks its credential and its token's signature
-//! on its own (pure and cheap), then joins the scans in flight: one task takes whatever has
-//! queued up, reads the context of all of them in one statement, judges each with the domain
-//! rules, and records every check-in that counts, each with its event, in one more statement.
-//! A scan never waits for company: when nothing else is queued it is a batch of one.
+//! Kiosk scans, answered in groups. Each call checks its credential and its token's format on
+//! its own (pure and cheap), then joins the scans in flight: one task takes whatever has queued
+//! up, verifies all their signatures at once while it reads the context of all of them in one
+//! statement, judges each with the domain rules, and records every check-in that counts, each
+//! with its event, in one more statement. A scan never waits for company: when nothing else is
+//! queued it is a batch of one.
 //!
 //! The answers are the ones the scans would get one after another in arrival order: of two
 //! scans of the same month in one batch the first records it and the second is a repeat.
@@ -21,7 +22,7 @@ use crate::announce::{self, NewCheckin, Source, window_to_proto};
 use crate::convert::{date_to_proto, timestamp};
 use crate::domain::answer::{self, ScreenText, Verdict};
 use crate::domain::ids::DecisionId;
-use crate::domain::token::{self, NoticePayload, TokenRefusal};
+use crate::domain::token::{self, NoticePayload, Sealed, TokenRefusal};
 use crate::domain::window::{CheckinWindow, Placement, payment_by, vietnam_date};
 use crate::store::{
     self, CheckinRecord, IssuedNotice, NoticeKey, Recorded, ScanCheckin, ScanContext, ScanLookup,
@@ -39,9 +40,20 @@ const QUEUE: usize = 4_096;
 pub enum Scanned {
     /// A short code typed by an officer; only the stored notice can vouch for it.
     Code(String),
+    /// A token in the right format under a key in use; its signature is verified with the
+    /// rest of its batch.
+    Sealed(Box<Sealed>),
+    /// Refused offline.
+    Refused(TokenRefusal),
+}
+
+/// What the scanned text proved once its batch's signatures were verified.
+enum Presented {
+    /// A short code typed by an officer.
+    Code,
     /// A token whose signature verified.
     Signed(NoticePayload),
-    /// Refused offline.
+    /// Refused.
     Refused(TokenRefusal),
 }
 
@@ -61,7 +73,7 @@ impl Scan {
     fn lookup(&self) -> ScanLookup<'_> {
         let notice = match &self.scanned {
             Scanned::Code(code) => NoticeKey::ShortCode(code),
-            Scanned::Signed(payload) => NoticeKey::Id(payload.notice_id),
+            Scanned::Sealed(token) => NoticeKey::Id(token.claimed_notice()),
             Scanned::Refused(_) => NoticeKey::Nothing,
         };
         ScanLookup {
@@ -171,7 +183,11 @@ async fn answer_batch(pool: &PgPool, batch: Vec<Pending>) {
         Err(error) => return fail_all(batch, &error.into()),
     };
     let lookups: Vec<ScanLookup<'_>> = batch.iter().map(|pending| pending.scan.lookup()).collect();
-    let contexts = store::scan_contexts(&mut conn, &lookups).await;
+    // The signatures are verified while the database reads: the read is sent on its first poll,
+    // before the verification takes this task's thread.
+    let (contexts, presented) = tokio::join!(store::scan_contexts(&mut conn, &lookups), async {
+        verify_signatures(&batch)
+    });
     drop(lookups);
     let contexts = match contexts {
         Ok(contexts) => contexts,
@@ -179,11 +195,12 @@ async fn answer_batch(pool: &PgPool, batch: Vec<Pending>) {
     };
     let judged: Vec<Judged> = batch
         .into_iter()
+        .zip(presented)
         .zip(contexts)
-        .map(|(pending, context)| {
+        .map(|((pending, presented), context)| {
             let Pending { scan, span, reply } = pending;
             // In the scan's span, so what judging logs and the event's trace are the scan's.
-            let (site, step) = span.in_scope(|| judge(scan, context));
+            let (site, step) = span.in_scope(|| judge(&scan, presented, context));
             Judged {
                 span,
                 reply,
@@ -346,10 +363,39 @@ fn claim<'a>(months: impl Iterator<Item = Option<(&'a str, u32)>>) -> Vec<Option
         .collect()
 }
 
+/// What each scan of a batch proved: the signatures of all its tokens verified at once.
+fn verify_signatures(batch: &[Pending]) -> Vec<Presented> {
+    let tokens: Vec<(&Sealed, DateTime<Utc>)> = batch
+        .iter()
+        .filter_map(|pending| match &pending.scan.scanned {
+            Scanned::Sealed(token) => Some((token.as_ref(), pending.scan.now)),
+            Scanned::Code(_) | Scanned::Refused(_) => None,
+        })
+        .collect();
+    let mut verified = token::verify_all(&tokens).into_iter();
+    batch
+        .iter()
+        .map(|pending| match &pending.scan.scanned {
+            Scanned::Code(_) => Presented::Code,
+            Scanned::Refused(refusal) => Presented::Refused(*refusal),
+            Scanned::Sealed(_) => match verified.next() {
+                Some(Ok(payload)) => Presented::Signed(payload),
+                Some(Err(refusal)) => Presented::Refused(refusal),
+                // verify_all answers each token it is given, in order.
+                None => Presented::Refused(TokenRefusal::BadSignature),
+            },
+        })
+        .collect()
+}
+
 /// Judges one scan on its context: who scanned, which notice, and what the decision allows
 /// on the day; a scan that counts comes back with its check-in and event, in the current
 /// span's trace.
-fn judge(scan: Scan, context: Result<Option<ScanContext>, StoreError>) -> (Option<Site>, Step) {
+fn judge(
+    scan: &Scan,
+    presented: Presented,
+    context: Result<Option<ScanContext>, StoreError>,
+) -> (Option<Site>, Step) {
     let refused = || ApiError::Unauthenticated("kiosk credential refused".into());
     let context = match context {
         Ok(Some(context)) => context,
@@ -373,7 +419,7 @@ fn judge(scan: Scan, context: Result<Option<ScanContext>, StoreError>) -> (Optio
         centre: kiosk.centre_id.clone(),
         province: kiosk.province.clone(),
     });
-    let step = match identify(scan.scanned, context.notice, scan.now) {
+    let step = match identify(presented, context.notice, scan.now) {
         Ok(notice) => counts_for(&kiosk, notice, scan.now),
         Err(refusal) => Step::Answered(Ok(invalid(refusal))),
     };
@@ -454,20 +500,20 @@ fn counts_for(kiosk: &store::Kiosk, notice: IssuedNotice, now: DateTime<Utc>) ->
 
 /// The notice a scan names, checked against the notice stored under its id or short code.
 fn identify(
-    scanned: Scanned,
+    presented: Presented,
     stored: Option<IssuedNotice>,
     now: DateTime<Utc>,
 ) -> Result<IssuedNotice, TokenRefusal> {
-    match scanned {
-        Scanned::Refused(refusal) => Err(refusal),
-        Scanned::Code(_) => {
+    match presented {
+        Presented::Refused(refusal) => Err(refusal),
+        Presented::Code => {
             let notice = stored.ok_or(TokenRefusal::UnknownNotice)?;
             if now >= notice.expires_at {
                 return Err(TokenRefusal::Expired);
             }
             Ok(notice)
         }
-        Scanned::Signed(payload) => {
+        Presented::Signed(payload) => {
             let issued_for = stored
                 .as_ref()
                 .and_then(|notice| DecisionId::parse(&notice.decision_id).ok());

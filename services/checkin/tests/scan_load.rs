@@ -1,17 +1,29 @@
 //! Load generator for Scan: starts its own checkin service on a fresh database, issues notices
-//! for many decisions, then scans them over gRPC from many concurrent kiosks with a realistic
-//! mix (95% first scans of distinct valid notices inside the current window, 3% repeats of
-//! notices already scanned, 2% invalid codes) and reports scans per second and latency.
+//! for many decisions, then scans them over gRPC from many kiosks with a realistic mix (95%
+//! first scans of distinct valid notices inside the current window, 3% repeats of notices
+//! already scanned, 2% invalid codes). It runs two phases and reports each:
+//!
+//! - **capacity**: a fixed number of scans always in flight, each sent as the previous one
+//!   is answered: the most scans per second the service answers;
+//! - **latency at a rate**: scans sent on a fixed schedule whatever the answers do, as kiosks
+//!   of a whole country would send them, each timed from the moment it was due, not the moment
+//!   it went out, so a service falling behind shows in the figures instead of slowing the
+//!   generator down.
 //!
 //! Ignored by default; run it with
-//! `cargo test --release -p checkin --test scan_load -- --ignored --nocapture`.
-//! `SCAN_LOAD_SCANS` (default 30000) and `SCAN_LOAD_CONCURRENCY` (default 64) tune it.
+//! `cargo nextest run --release -p checkin --test scan_load --run-ignored only --no-capture`.
+//! `SCAN_LOAD_SCANS` (default 30000) and `SCAN_LOAD_CONCURRENCY` (default 64) tune the first
+//! phase, `SCAN_LOAD_RATE` (scans/s, default 3000) and `SCAN_LOAD_SECONDS` (default 10) the
+//! second.
 
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use contracts::checkin::v1::checkin_service_client::CheckinServiceClient;
+use tonic::transport::Channel;
 
 use checkin::domain::token::short_code;
 use chrono::{DateTime, Utc};
@@ -151,17 +163,120 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[index]
 }
 
+type Kiosk = (CheckinServiceClient<Channel>, String);
+
+/// One scan's answer: what it was meant to be, what came back and how long it took.
+type Answered = (Kind, ScanOutcome, Duration);
+
+/// What a phase measured.
+struct Phase {
+    results: Vec<Answered>,
+    elapsed: Duration,
+}
+
+impl Phase {
+    fn per_second(&self) -> f64 {
+        self.results.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn latencies(&self) -> String {
+        let mut latencies: Vec<Duration> = self
+            .results
+            .iter()
+            .map(|(_, _, latency)| *latency)
+            .collect();
+        latencies.sort();
+        format!(
+            "latency p50 {:.2?}, p90 {:.2?}, p99 {:.2?}, max {:.2?}",
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.90),
+            percentile(&latencies, 0.99),
+            latencies.last().copied().unwrap_or_default(),
+        )
+    }
+}
+
+/// Keeps `concurrency` scans in flight until `scans` are answered.
+async fn at_capacity(
+    kiosks: &[Kiosk],
+    scans: Arc<Vec<(Kind, String)>>,
+    concurrency: usize,
+) -> anyhow::Result<Phase> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(concurrency);
+    for worker in 0..concurrency {
+        let scans = scans.clone();
+        let next = next.clone();
+        // Each kiosk keeps its own HTTP/2 connection, which its scans share: a single
+        // connection for all of them would make one connection task, not the service, the
+        // limit of the run.
+        let (client, credential) = kiosks[worker % kiosks.len()].clone();
+        workers.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some((kind, text)) = scans.get(index) else {
+                    return Ok::<_, anyhow::Error>(results);
+                };
+                let sent = Instant::now();
+                let answer = scan_with(client.clone(), &credential, text).await?;
+                results.push((*kind, answer.outcome(), sent.elapsed()));
+            }
+        }));
+    }
+    let mut results = Vec::with_capacity(scans.len());
+    for worker in workers {
+        results.extend(worker.await??);
+    }
+    Ok(Phase {
+        results,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Sends `scans` at `rate` per second on a fixed schedule, each timed from when it was due.
+async fn at_rate(
+    kiosks: &[Kiosk],
+    scans: Vec<(Kind, String)>,
+    rate: usize,
+) -> anyhow::Result<Phase> {
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = tokio::time::Instant::now();
+    let mut sent = Vec::with_capacity(scans.len());
+    for (index, (kind, text)) in scans.into_iter().enumerate() {
+        let due = started + interval.mul_f64(index as f64);
+        tokio::time::sleep_until(due).await;
+        let (client, credential) = kiosks[index % kiosks.len()].clone();
+        sent.push(tokio::spawn(async move {
+            let answer = scan_with(client, &credential, &text).await?;
+            Ok::<_, anyhow::Error>((kind, answer.outcome(), due.elapsed()))
+        }));
+    }
+    let mut results = Vec::with_capacity(sent.len());
+    for scan in sent {
+        results.push(scan.await??);
+    }
+    Ok(Phase {
+        results,
+        elapsed: started.elapsed(),
+    })
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "load benchmark; run explicitly with --ignored --nocapture"]
 async fn scan_throughput_and_latency_under_a_realistic_mix() -> anyhow::Result<()> {
-    let total = setting("SCAN_LOAD_SCANS", 30_000);
+    let capacity_scans = setting("SCAN_LOAD_SCANS", 30_000);
     let concurrency = setting("SCAN_LOAD_CONCURRENCY", 64);
+    let rate = setting("SCAN_LOAD_RATE", 3_000);
+    let rate_scans = rate * setting("SCAN_LOAD_SECONDS", 10);
     let mut harness = Harness::start(morning_of(2026, 3, 16)).await?;
     // The service's own pool size, not the smaller one the other tests use.
     harness.config.base.database.max_connections = 16;
     harness.restart().await?;
 
-    let kinds = kinds(total);
+    // One sequence for both phases, so the second one's repeats find notices the first scanned.
+    let kinds = kinds(capacity_scans + rate_scans);
     let firsts = kinds.iter().filter(|kind| **kind == Kind::First).count();
     let setup = Instant::now();
     let tokens = issue_notices(
@@ -175,7 +290,20 @@ async fn scan_throughput_and_latency_under_a_realistic_mix() -> anyhow::Result<(
         let credential = harness.register_kiosk().await?.1;
         kiosks.push((harness.connect().await?, credential));
     }
-    let scans = Arc::new(plan(&kinds, &tokens));
+    let mut scans = plan(&kinds, &tokens);
+    let mut rate_phase = scans.split_off(capacity_scans);
+    // Scans sent on a schedule may overtake each other, so the second phase repeats notices
+    // the first phase already recorded.
+    let recorded: Vec<&String> = scans
+        .iter()
+        .filter(|(kind, _)| *kind == Kind::First)
+        .map(|(_, text)| text)
+        .collect();
+    for (index, (kind, text)) in rate_phase.iter_mut().enumerate() {
+        if *kind == Kind::Repeat {
+            *text = recorded[index * 7 % recorded.len()].clone();
+        }
+    }
     println!(
         "scan_load: {} notices issued and {} kiosks registered in {:.1?}",
         tokens.len(),
@@ -191,73 +319,54 @@ async fn scan_throughput_and_latency_under_a_realistic_mix() -> anyhow::Result<(
     )
     .await?;
 
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::with_capacity(concurrency);
-    for worker in 0..concurrency {
-        let scans = scans.clone();
-        let next = next.clone();
-        // Each kiosk keeps its own HTTP/2 connection, which its scans share: a single
-        // connection for all of them would make one connection task, not the service, the
-        // limit of the run.
-        let (client, credential) = kiosks[worker % KIOSKS].clone();
-        workers.push(tokio::spawn(async move {
-            let mut results = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some((kind, text)) = scans.get(index) else {
-                    return Ok::<_, anyhow::Error>(results);
-                };
-                let sent = Instant::now();
-                let answer = scan_with(client.clone(), &credential, text).await?;
-                results.push((*kind, answer.outcome(), sent.elapsed()));
-            }
-        }));
-    }
-    let mut results = Vec::with_capacity(total);
-    for worker in workers {
-        results.extend(worker.await??);
-    }
-    let elapsed = started.elapsed();
+    let capacity = at_capacity(&kiosks, Arc::new(scans), concurrency).await?;
+    println!(
+        "scan_load: capacity: {} scans with {} in flight in {:.2?}: {:.0} scans/s; {}",
+        capacity.results.len(),
+        concurrency,
+        capacity.elapsed,
+        capacity.per_second(),
+        capacity.latencies(),
+    );
+    let paced = at_rate(&kiosks, rate_phase, rate).await?;
+    println!(
+        "scan_load: at {} scans/s offered: {} scans answered in {:.2?}: {:.0} scans/s; {} \
+         (each from when it was due)",
+        rate,
+        paced.results.len(),
+        paced.elapsed,
+        paced.per_second(),
+        paced.latencies(),
+    );
 
-    let mut latencies: Vec<Duration> = results.iter().map(|(_, _, latency)| *latency).collect();
-    latencies.sort();
+    // The run only counts if every scan got the answer it should have.
+    let results: Vec<&Answered> = capacity.results.iter().chain(&paced.results).collect();
     let count = |kind: Kind, outcome: ScanOutcome| {
         results
             .iter()
             .filter(|(k, o, _)| *k == kind && *o == outcome)
             .count()
     };
-    let firsts_done = results.iter().filter(|(k, _, _)| *k == Kind::First).count();
-    let repeats = results
-        .iter()
-        .filter(|(k, _, _)| *k == Kind::Repeat)
-        .count();
-    let invalid = results
-        .iter()
-        .filter(|(k, _, _)| *k == Kind::Invalid)
-        .count();
+    let of_kind = |kind: Kind| results.iter().filter(|(k, _, _)| *k == kind).count();
     println!(
-        "scan_load: {} scans ({} first, {} repeats, {} invalid) with {} in flight in {:.2?}: \
-         {:.0} scans/s; latency p50 {:.2?}, p90 {:.2?}, p99 {:.2?}, max {:.2?}",
-        results.len(),
-        firsts_done,
-        repeats,
-        invalid,
-        concurrency,
-        elapsed,
-        results.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.90),
-        percentile(&latencies, 0.99),
-        latencies.last().copied().unwrap_or_default(),
+        "scan_load: {} first scans, {} repeats, {} invalid",
+        of_kind(Kind::First),
+        of_kind(Kind::Repeat),
+        of_kind(Kind::Invalid)
     );
-
-    // The run only counts if every scan got the answer it should have.
-    assert_eq!(results.len(), total);
-    assert_eq!(count(Kind::First, ScanOutcome::Accepted), firsts_done);
-    assert_eq!(count(Kind::Repeat, ScanOutcome::AlreadyRecorded), repeats);
-    assert_eq!(count(Kind::Invalid, ScanOutcome::Invalid), invalid);
-    assert_eq!(harness.checkin_count().await?, firsts_done as i64);
+    assert_eq!(results.len(), capacity_scans + rate_scans);
+    assert_eq!(
+        count(Kind::First, ScanOutcome::Accepted),
+        of_kind(Kind::First)
+    );
+    assert_eq!(
+        count(Kind::Repeat, ScanOutcome::AlreadyRecorded),
+        of_kind(Kind::Repeat)
+    );
+    assert_eq!(
+        count(Kind::Invalid, ScanOutcome::Invalid),
+        of_kind(Kind::Invalid)
+    );
+    assert_eq!(harness.checkin_count().await?, of_kind(Kind::First) as i64);
     harness.stop().await
 }

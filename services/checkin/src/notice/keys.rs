@@ -21,7 +21,7 @@ use serving::ApiError;
 use sqlx::{PgConnection, PgPool};
 
 use crate::domain::ids::KeyId;
-use crate::domain::token::{KeyRing, NoticePayload, NoticeSigner, TokenRefusal};
+use crate::domain::token::{KeyRing, NoticeSigner, Sealed, TokenRefusal};
 
 /// How long a cached ring is trusted before it is read again: the longest another instance
 /// may keep accepting a key retired here.
@@ -322,26 +322,23 @@ impl SigningKeys {
         }
     }
 
-    /// Checks a scanned token against the keys; a token under a key id this instance does not
-    /// know yet (rotated on another instance) is checked again against a fresh read.
-    pub async fn verify(
-        &self,
-        scanned: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Result<NoticePayload, TokenRefusal>, KeyError> {
+    /// Checks a scanned token against the keys, all but its signature (see
+    /// [`KeyRing::open`]); a token under a key id this instance does not know yet (rotated on
+    /// another instance) is checked again against a fresh read.
+    pub async fn open(&self, scanned: &str) -> Result<Result<Sealed, TokenRefusal>, KeyError> {
         let ring = self.ring().await?;
-        match ring.verify(scanned, now) {
+        match ring.open(scanned) {
             Err(TokenRefusal::UnknownKey) => {
                 let stale = self
                     .cached()
                     .is_none_or(|cached| cached.loaded.elapsed() >= UNKNOWN_KEY_RELOAD);
                 if stale && let Ok(_guard) = self.reloading.try_lock() {
                     let (ring, _) = self.reload().await?;
-                    return Ok(ring.verify(scanned, now));
+                    return Ok(ring.open(scanned));
                 }
                 Ok(Err(TokenRefusal::UnknownKey))
             }
-            verdict => Ok(verdict),
+            opened => Ok(opened),
         }
     }
 

@@ -188,11 +188,12 @@ impl Events {
         }
         let now = self.policy.clock.now();
         let list_id = chunk.list_id.clone();
-        let refusal = match store::record_chunk(tx, &chunk, now).await? {
+        let chunk_index = chunk.chunk_index;
+        let refusal = match store::record_chunk(tx, chunk, now).await? {
             ChunkProgress::AlreadyDecided => {
                 tracing::info!(
                     list_id,
-                    chunk = chunk.chunk_index,
+                    chunk = chunk_index,
                     "chunk of a decided list ignored"
                 );
                 return Ok(());

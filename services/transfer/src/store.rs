@@ -1,7 +1,7 @@
 //! Transfer's tables. Every state change and the event announcing it are written in the
 //! caller's transaction.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use contracts::payroll::v1::PaymentListChunk;
@@ -47,30 +47,40 @@ pub enum ChunkProgress {
 }
 
 /// Stores one chunk and reports whether its list is complete.
+///
+/// A list in one chunk is complete as it arrives and is decided in the same transaction, so
+/// its chunk is never stored: in a month most lists are that small, and storing, counting,
+/// reading back and deleting the chunk would be four statements per list for nothing.
 pub async fn record_chunk(
     tx: &mut PgConnection,
-    chunk: &PaymentListChunk,
+    chunk: PaymentListChunk,
     now: DateTime<Utc>,
 ) -> Result<ChunkProgress, StoreError> {
     let chunk_count = i32::try_from(chunk.chunk_count)
         .map_err(|_| StoreError::Corrupt("chunk count out of range".into()))?;
-    sqlx::query(
+    // The row lock orders the chunks of one list, whichever consumer holds them: the insert
+    // holds it for a list seen here first, the select takes it for a list seen before.
+    let created: Option<String> = sqlx::query_scalar(
         "INSERT INTO payment_lists (list_id, province, chunk_count, state, first_chunk_at) \
-         VALUES ($1, $2, $3, 'receiving', $4) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, 'receiving', $4) ON CONFLICT DO NOTHING RETURNING state",
     )
     .bind(&chunk.list_id)
     .bind(&chunk.province)
     .bind(chunk_count)
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    // The row lock orders the chunks of one list, whichever consumer holds them.
-    let (state, expected): (String, i32) = sqlx::query_as(
-        "SELECT state, chunk_count FROM payment_lists WHERE list_id = $1 FOR UPDATE",
-    )
-    .bind(&chunk.list_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (state, expected): (String, i32) = match created {
+        Some(state) => (state, chunk_count),
+        None => {
+            sqlx::query_as(
+                "SELECT state, chunk_count FROM payment_lists WHERE list_id = $1 FOR UPDATE",
+            )
+            .bind(&chunk.list_id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
     if state != "receiving" {
         return Ok(ChunkProgress::AlreadyDecided);
     }
@@ -80,24 +90,27 @@ pub async fn record_chunk(
             chunk.chunk_index, chunk.chunk_count
         )));
     }
+    if expected == 1 {
+        return Ok(ChunkProgress::Complete(vec![chunk]));
+    }
     let index = i32::try_from(chunk.chunk_index)
         .map_err(|_| StoreError::Corrupt("chunk index out of range".into()))?;
-    sqlx::query(
-        "INSERT INTO list_chunks (list_id, chunk_index, payload, received_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    // Counted first: reading every payload on each chunk would move a list's lines
+    // chunk-count times over. The count's snapshot precedes the insert beside it, so the
+    // chunk stored now (none when it came before) is added to it.
+    let received: i64 = sqlx::query_scalar(
+        "WITH stored AS ( \
+             INSERT INTO list_chunks (list_id, chunk_index, payload, received_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING chunk_index) \
+         SELECT (SELECT count(*) FROM list_chunks WHERE list_id = $1) \
+              + (SELECT count(*) FROM stored)",
     )
     .bind(&chunk.list_id)
     .bind(index)
     .bind(chunk.encode_to_vec())
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    // Counted first: reading every payload on each chunk would move a list's lines
-    // chunk-count times over.
-    let received: i64 = sqlx::query_scalar("SELECT count(*) FROM list_chunks WHERE list_id = $1")
-        .bind(&chunk.list_id)
-        .fetch_one(&mut *tx)
-        .await?;
     if received < i64::from(expected) {
         return Ok(ChunkProgress::Waiting);
     }
@@ -217,18 +230,6 @@ pub async fn accept_list(
         entry.0 += 1;
         entry.1 += line.amount.as_i64();
     }
-    for (bank_id, (count, sum)) in &approvals {
-        sqlx::query(
-            "INSERT INTO list_approvals (list_id, bank_id, approved_count, approved_dong) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(&list.list_id)
-        .bind(bank_id)
-        .bind(count)
-        .bind(sum)
-        .execute(&mut *tx)
-        .await?;
-    }
 
     let mut attempts = Vec::with_capacity(inserted.len());
     let mut origins = Vec::with_capacity(inserted.len());
@@ -263,20 +264,33 @@ pub async fn accept_list(
             .collect(),
     };
 
+    // The approvals, the list's new state and the end of its chunks in one statement: in a
+    // month a list carries a line or two per bank, so statements per list cost more than
+    // rows. The lines live on in payments and transfers; the raw chunks are not needed any
+    // more (a list in one chunk stored none).
+    let approved_banks: Vec<&str> = approvals.keys().copied().collect();
+    let approved_counts: Vec<i64> = approvals.values().map(|(count, _)| *count).collect();
+    let approved_dong: Vec<i64> = approvals.values().map(|(_, dong)| *dong).collect();
     sqlx::query(
-        "UPDATE payment_lists SET state = 'accepted', decided_at = $2, month = $3 \
+        "WITH approval AS ( \
+             INSERT INTO list_approvals (list_id, bank_id, approved_count, approved_dong) \
+             SELECT $1, a.bank_id, a.approved_count, a.approved_dong \
+             FROM UNNEST($2::TEXT[], $3::BIGINT[], $4::BIGINT[]) \
+                  AS a (bank_id, approved_count, approved_dong) \
+             ON CONFLICT DO NOTHING), \
+         chunk AS ( \
+             DELETE FROM list_chunks WHERE list_id = $1) \
+         UPDATE payment_lists SET state = 'accepted', decided_at = $5, month = $6 \
          WHERE list_id = $1",
     )
     .bind(&list.list_id)
+    .bind(&approved_banks)
+    .bind(&approved_counts)
+    .bind(&approved_dong)
     .bind(now)
     .bind(month)
     .execute(&mut *tx)
     .await?;
-    // The lines live on in payments and transfers; the raw chunks are not needed any more.
-    sqlx::query("DELETE FROM list_chunks WHERE list_id = $1")
-        .bind(&list.list_id)
-        .execute(&mut *tx)
-        .await?;
     Ok(accepted)
 }
 
@@ -340,20 +354,18 @@ async fn send_traced(
     let last4s: Vec<String> = attempts.iter().map(|(_, d)| last4(d.number())).collect();
     let names: Vec<&str> = attempts.iter().map(|(_, d)| d.holder_name()).collect();
     let amounts: Vec<i64> = attempts.iter().map(|(f, _)| f.amount_dong).collect();
-    // The attempts and their first history rows in one statement: a list sends thousands.
+    // All attempts in one statement: a list sends thousands. An attempt's first state, in
+    // flight since `created_at`, is the attempt row itself; `transfer_history` holds the
+    // changes after it (see `history`), which spares a list a second row per line.
     sqlx::query(
-        "WITH attempt AS ( \
-             INSERT INTO transfers (end_to_end_id, entitlement_id, attempt, bank_id, \
-             destination_kind, destination_sealed, destination_last4, holder_name, amount_dong, \
-             state, created_at, updated_at) \
-             SELECT a.id, a.entitlement_id, a.attempt, a.bank_id, a.kind, a.sealed, a.last4, \
-                    a.name, a.amount, 'in_flight', $10, $10 \
-             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::INT[], $4::TEXT[], $5::TEXT[], \
-                         $6::BYTEA[], $7::TEXT[], $8::TEXT[], $9::BIGINT[]) \
-                  AS a (id, entitlement_id, attempt, bank_id, kind, sealed, last4, name, amount) \
-             RETURNING end_to_end_id) \
-         INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
-         SELECT end_to_end_id, 'in_flight', '', $10 FROM attempt",
+        "INSERT INTO transfers (end_to_end_id, entitlement_id, attempt, bank_id, \
+         destination_kind, destination_sealed, destination_last4, holder_name, amount_dong, \
+         state, created_at, updated_at) \
+         SELECT a.id, a.entitlement_id, a.attempt, a.bank_id, a.kind, a.sealed, a.last4, \
+                a.name, a.amount, 'in_flight', $10, $10 \
+         FROM UNNEST($1::TEXT[], $2::TEXT[], $3::INT[], $4::TEXT[], $5::TEXT[], \
+                     $6::BYTEA[], $7::TEXT[], $8::TEXT[], $9::BIGINT[]) \
+              AS a (id, entitlement_id, attempt, bank_id, kind, sealed, last4, name, amount)",
     )
     .bind(&ids)
     .bind(&entitlements)
@@ -367,11 +379,24 @@ async fn send_traced(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    // The topic and the histogram are found once per bank, not once per line: a list sends
+    // thousands of instructions to a handful of banks.
+    let mut banks_seen: HashMap<&str, (String, metrics::Histogram)> = HashMap::new();
     let mut events = Vec::with_capacity(attempts.len());
     for (index, (facts, destination)) in attempts.iter().enumerate() {
+        let bank = destination.bank().as_str();
+        let (topic, waited_seconds) = banks_seen.entry(bank).or_insert_with(|| {
+            (
+                topics::bank_transfers(bank),
+                metrics::histogram!("checkin_to_instruction_seconds", "bank" => bank.to_owned()),
+            )
+        });
+        // Time-ordered ids append to the outbox's unique index on them, where random ones
+        // would each land on a page of their own, once here and again when the relay marks
+        // the row.
         let mut event = OutboxEvent::new(
-            Uuid::new_v4(),
-            &topics::bank_transfers(destination.bank().as_str()),
+            Uuid::now_v7(),
+            topic,
             facts.end_to_end_id.as_str(),
             &policy::instruction(policy, facts, destination, now),
         );
@@ -379,11 +404,7 @@ async fn send_traced(
             event = event.continuing(origin.traceparent);
             if let Some(checked_in_at) = origin.checked_in_at {
                 let waited = (now - checked_in_at).to_std().unwrap_or_default();
-                metrics::histogram!(
-                    "checkin_to_instruction_seconds",
-                    "bank" => destination.bank().as_str().to_owned()
-                )
-                .record(waited.as_secs_f64());
+                waited_seconds.record(waited.as_secs_f64());
             }
         }
         events.push(event);
@@ -1208,12 +1229,23 @@ pub async fn transfer(
 }
 
 /// The states a transfer went through, oldest first: (state, reason code, when).
+///
+/// The first is the attempt's own: in flight since it was created. `transfer_history` holds
+/// the changes after it, none of which is ever back to in flight; the in-flight rows it
+/// holds are first states stored by earlier versions, which the attempt row already gives.
 pub async fn history(
     pool: &PgPool,
     end_to_end_id: &str,
 ) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError> {
     let rows = sqlx::query_as(
-        "SELECT state, reason_code, at FROM transfer_history WHERE end_to_end_id = $1 ORDER BY id",
+        "SELECT state, reason_code, at FROM ( \
+             SELECT 0::BIGINT AS position, 'in_flight' AS state, '' AS reason_code, \
+                    created_at AS at \
+             FROM transfers WHERE end_to_end_id = $1 \
+             UNION ALL \
+             SELECT id, state, reason_code, at FROM transfer_history \
+             WHERE end_to_end_id = $1 AND state <> 'in_flight') AS change \
+         ORDER BY position",
     )
     .bind(end_to_end_id)
     .fetch_all(pool)
@@ -1386,6 +1418,69 @@ mod tests {
             "{entries} index entries read for {} statuses",
             statuses.len()
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_attempt_s_history_starts_in_flight_once_whether_or_not_that_state_was_stored()
+    -> anyhow::Result<()> {
+        let database = testkit::TestDatabase::create().await?;
+        let pool = database.pool(crate::SERVICE).await?;
+        serving::migrate(&pool, Some(&crate::MIGRATOR)).await?;
+        let sent = Utc::now() - chrono::Duration::minutes(5);
+        let parked = sent + chrono::Duration::minutes(2);
+        // `stored` as earlier versions wrote it, with its first state in the history too.
+        for id in ["new", "stored"] {
+            sqlx::query(
+                "INSERT INTO transfers (end_to_end_id, entitlement_id, attempt, bank_id, \
+                 destination_kind, destination_sealed, destination_last4, holder_name, \
+                 amount_dong, state, reason_code, created_at, updated_at) \
+                 VALUES ($1, $1, 1, '970436', 'card', '\\x00', '0002', 'A', 1000, 'parked', \
+                         'AC04', $2, $3)",
+            )
+            .bind(id)
+            .bind(sent)
+            .bind(parked)
+            .execute(&pool)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
+             VALUES ('stored', 'in_flight', '', $1)",
+        )
+        .bind(sent)
+        .execute(&pool)
+        .await?;
+        sqlx::query(
+            "INSERT INTO transfer_history (end_to_end_id, state, reason_code, at) \
+             SELECT id, 'parked', 'AC04', $1 FROM UNNEST(ARRAY['new', 'stored']) AS id",
+        )
+        .bind(parked)
+        .execute(&pool)
+        .await?;
+
+        // PostgreSQL keeps microseconds.
+        let wanted = vec![
+            (
+                "in_flight".to_owned(),
+                String::new(),
+                sent.timestamp_micros(),
+            ),
+            (
+                "parked".to_owned(),
+                "AC04".to_owned(),
+                parked.timestamp_micros(),
+            ),
+        ];
+        for id in ["new", "stored"] {
+            let found: Vec<(String, String, i64)> = history(&pool, id)
+                .await?
+                .into_iter()
+                .map(|(state, reason, at)| (state, reason, at.timestamp_micros()))
+                .collect();
+            assert_eq!(found, wanted, "history of {id}");
+        }
+        assert!(history(&pool, "unknown").await?.is_empty());
         Ok(())
     }
 

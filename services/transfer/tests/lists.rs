@@ -34,6 +34,59 @@ async fn a_list_delivered_twice_creates_no_second_transfer() -> anyhow::Result<(
 }
 
 #[tokio::test]
+async fn a_list_in_one_chunk_delivered_twice_is_paid_once_without_keeping_its_chunk()
+-> anyhow::Result<()> {
+    let rig = start().await?;
+    let list_id = unique("list");
+    let chunks = rig.signed_list(
+        &list_id,
+        vec![
+            line(&unique("e"), BANK_A, 6_000_000),
+            line(&unique("e"), BANK_B, 18_500_000),
+            line(&unique("e"), BANK_A, 3_700_000),
+        ],
+        3,
+    );
+    assert_eq!(chunks.len(), 1);
+
+    rig.publish_list(&chunks).await?;
+    rig.publish_list(&chunks).await?;
+    rig.wait_processed(topics::PAYMENT_LISTS, 2).await?;
+
+    assert_eq!(rig.transfers_of_list(&list_id).await?, 3);
+    assert_eq!(rig.instructions(BANK_A, 3, QUIET).await?.len(), 2);
+    assert_eq!(rig.instructions(BANK_B, 2, QUIET).await?.len(), 1);
+    let approvals: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT bank_id, approved_count, approved_dong FROM list_approvals \
+         WHERE list_id = $1 ORDER BY bank_id",
+    )
+    .bind(&list_id)
+    .fetch_all(&rig.pool)
+    .await?;
+    assert_eq!(
+        approvals,
+        vec![
+            (BANK_B.to_owned(), 1, 18_500_000),
+            (BANK_A.to_owned(), 2, 9_700_000)
+        ],
+        "each bank's approved lines, counted once"
+    );
+    let (state, stored_chunks): (String, i64) = sqlx::query_as(
+        "SELECT state, (SELECT count(*) FROM list_chunks WHERE list_id = $1) \
+         FROM payment_lists WHERE list_id = $1",
+    )
+    .bind(&list_id)
+    .fetch_one(&rig.pool)
+    .await?;
+    assert_eq!(state, "accepted");
+    assert_eq!(
+        stored_chunks, 0,
+        "a list decided as it arrives keeps no chunk"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_tampered_list_pays_nothing_and_is_recorded_as_refused() -> anyhow::Result<()> {
     let rig = start().await?;
     let list_id = unique("list");

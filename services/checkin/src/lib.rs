@@ -27,11 +27,6 @@ pub use kiosk::KioskPageSettings;
 
 use crate::notice::keys::KeyError;
 
-/// Under a load of kiosk scans glibc's allocator spent a fifth of the process's time on its
-/// locks and free lists; mimalloc's per-thread heaps do not contend.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The service's name: its database role and schema, consumer group and config prefix.
 pub const SERVICE: &str = "checkin";
 

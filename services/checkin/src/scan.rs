@@ -1,8 +1,8 @@
 //! Kiosk scans, answered in groups. Each call checks its credential and its token's format on
 //! its own (pure and cheap), then joins the scans in flight: one task takes whatever has queued
-//! up, verifies all their signatures at once while it reads the context of all of them in one
-//! statement, judges each with the domain rules, and records every check-in that counts, each
-//! with its event, in one more statement. A scan never waits for company: when nothing else is
+//! up, reads the context of all of them in one statement, verifies at once the signatures the
+//! store does not vouch for, judges each scan with the domain rules, and records every check-in
+//! that counts, each with its event, in one more statement. A scan never waits for company: when nothing else is
 //! queued it is a batch of one.
 //!
 //! The answers are the ones the scans would get one after another in arrival order: of two
@@ -51,7 +51,7 @@ pub enum Scanned {
 enum Presented {
     /// A short code typed by an officer.
     Code,
-    /// A token whose signature verified.
+    /// A token whose signature verified, or the very token its notice was issued with.
     Signed(NoticePayload),
     /// Refused.
     Refused(TokenRefusal),
@@ -73,7 +73,10 @@ impl Scan {
     fn lookup(&self) -> ScanLookup<'_> {
         let notice = match &self.scanned {
             Scanned::Code(code) => NoticeKey::ShortCode(code),
-            Scanned::Sealed(token) => NoticeKey::Id(token.claimed_notice()),
+            Scanned::Sealed(token) => NoticeKey::Token {
+                notice_id: token.claimed_notice(),
+                text: token.text(),
+            },
             Scanned::Refused(_) => NoticeKey::Nothing,
         };
         ScanLookup {
@@ -183,16 +186,13 @@ async fn answer_batch(pool: &PgPool, batch: Vec<Pending>) {
         Err(error) => return fail_all(batch, &error.into()),
     };
     let lookups: Vec<ScanLookup<'_>> = batch.iter().map(|pending| pending.scan.lookup()).collect();
-    // The signatures are verified while the database reads: the read is sent on its first poll,
-    // before the verification takes this task's thread.
-    let (contexts, presented) = tokio::join!(store::scan_contexts(&mut conn, &lookups), async {
-        verify_signatures(&batch)
-    });
+    let contexts = store::scan_contexts(&mut conn, &lookups).await;
     drop(lookups);
     let contexts = match contexts {
         Ok(contexts) => contexts,
         Err(error) => return fail_all(batch, &error.into()),
     };
+    let presented = verify_signatures(&batch, &contexts);
     let judged: Vec<Judged> = batch
         .into_iter()
         .zip(presented)
@@ -363,21 +363,34 @@ fn claim<'a>(months: impl Iterator<Item = Option<(&'a str, u32)>>) -> Vec<Option
         .collect()
 }
 
-/// What each scan of a batch proved: the signatures of all its tokens verified at once.
-fn verify_signatures(batch: &[Pending]) -> Vec<Presented> {
-    let tokens: Vec<(&Sealed, DateTime<Utc>)> = batch
+/// What each scan of a batch proved. A token that is, character for character, the one its
+/// notice was issued with is vouched for by the store: this service signed it. Every other
+/// token's signature is verified, all of them at once.
+fn verify_signatures(
+    batch: &[Pending],
+    contexts: &[Result<Option<ScanContext>, StoreError>],
+) -> Vec<Presented> {
+    let issued = |context: &Result<Option<ScanContext>, StoreError>| matches!(context, Ok(Some(ScanContext { notice: Some(notice), .. })) if notice.scanned_as_issued);
+    let unvouched: Vec<(&Sealed, DateTime<Utc>)> = batch
         .iter()
-        .filter_map(|pending| match &pending.scan.scanned {
-            Scanned::Sealed(token) => Some((token.as_ref(), pending.scan.now)),
-            Scanned::Code(_) | Scanned::Refused(_) => None,
+        .zip(contexts)
+        .filter_map(|(pending, context)| match &pending.scan.scanned {
+            Scanned::Sealed(token) if !issued(context) => Some((token.as_ref(), pending.scan.now)),
+            Scanned::Sealed(_) | Scanned::Code(_) | Scanned::Refused(_) => None,
         })
         .collect();
-    let mut verified = token::verify_all(&tokens).into_iter();
+    metrics::counter!("checkin_signatures_verified_total").increment(unvouched.len() as u64);
+    let mut verified = token::verify_all(&unvouched).into_iter();
     batch
         .iter()
-        .map(|pending| match &pending.scan.scanned {
+        .zip(contexts)
+        .map(|(pending, context)| match &pending.scan.scanned {
             Scanned::Code(_) => Presented::Code,
             Scanned::Refused(refusal) => Presented::Refused(*refusal),
+            Scanned::Sealed(token) if issued(context) => match token.vouched(pending.scan.now) {
+                Ok(payload) => Presented::Signed(payload),
+                Err(refusal) => Presented::Refused(refusal),
+            },
             Scanned::Sealed(_) => match verified.next() {
                 Some(Ok(payload)) => Presented::Signed(payload),
                 Some(Err(refusal)) => Presented::Refused(refusal),

@@ -504,8 +504,13 @@ pub async fn decision_view(
 pub enum NoticeKey<'a> {
     /// Nothing to load: the scanned text was refused before any read.
     Nothing,
-    /// The notice with this id, from a verified token.
-    Id(Uuid),
+    /// The notice a token names, with the token's text to compare with the one issued.
+    Token {
+        /// The notice id in the token's payload.
+        notice_id: Uuid,
+        /// The token, in the form in which tokens are issued.
+        text: &'a str,
+    },
     /// The notice with this short code, typed by an officer.
     ShortCode(&'a str),
 }
@@ -528,6 +533,9 @@ pub struct IssuedNotice {
     pub decision_id: String,
     /// When it stops being valid.
     pub expires_at: DateTime<Utc>,
+    /// Whether the scanned token is, character for character, the one this notice was issued
+    /// with; never for a short code.
+    pub scanned_as_issued: bool,
     /// Its decision with every month.
     pub view: DecisionView,
 }
@@ -539,6 +547,7 @@ struct ScanRow {
     notice_id: Option<Uuid>,
     decision_id: Option<String>,
     expires_at: Option<DateTime<Utc>>,
+    scanned_as_issued: Option<bool>,
     state: Option<String>,
     termination_reason: Option<i32>,
     terminated_on: Option<NaiveDate>,
@@ -595,7 +604,14 @@ pub async fn scan_contexts(
     let notice_ids: Vec<Option<Uuid>> = lookups
         .iter()
         .map(|scan| match scan.notice {
-            NoticeKey::Id(notice_id) => Some(notice_id),
+            NoticeKey::Token { notice_id, .. } => Some(notice_id),
+            NoticeKey::Nothing | NoticeKey::ShortCode(_) => None,
+        })
+        .collect();
+    let tokens: Vec<Option<&str>> = lookups
+        .iter()
+        .map(|scan| match scan.notice {
+            NoticeKey::Token { text, .. } => Some(text),
             NoticeKey::Nothing | NoticeKey::ShortCode(_) => None,
         })
         .collect();
@@ -603,24 +619,24 @@ pub async fn scan_contexts(
         .iter()
         .map(|scan| match scan.notice {
             NoticeKey::ShortCode(code) => Some(code),
-            NoticeKey::Nothing | NoticeKey::Id(_) => None,
+            NoticeKey::Nothing | NoticeKey::Token { .. } => None,
         })
         .collect();
     // A scan names its notice by id or by short code, never both; the lateral join looks up
     // whichever it has through that column's index.
     let rows: Vec<BatchScanRow> = sqlx::query_as(&format!(
         "SELECT s.position, k.kiosk_id, k.centre_id, k.province, k.revoked_at, \
-         n.notice_id, n.decision_id, n.expires_at, \
+         n.notice_id, n.decision_id, n.expires_at, n.scanned_as_issued, \
          d.state, d.termination_reason, d.terminated_on, \
          d.centre_id AS decision_centre_id, d.province AS decision_province, {MONTH_COLUMNS} \
-         FROM UNNEST($1::bytea[], $2::uuid[], $3::text[]) WITH ORDINALITY \
-              AS s (credential_hash, notice_id, short_code, position) \
+         FROM UNNEST($1::bytea[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY \
+              AS s (credential_hash, notice_id, short_code, token, position) \
          JOIN kiosks k ON k.credential_hash = s.credential_hash \
          LEFT JOIN LATERAL ( \
-             SELECT notice_id, decision_id, expires_at FROM notices \
-             WHERE notice_id = s.notice_id \
+             SELECT notice_id, decision_id, expires_at, token = s.token AS scanned_as_issued \
+             FROM notices WHERE notice_id = s.notice_id \
              UNION ALL \
-             SELECT notice_id, decision_id, expires_at FROM notices \
+             SELECT notice_id, decision_id, expires_at, false FROM notices \
              WHERE short_code = s.short_code \
          ) n ON true \
          LEFT JOIN decisions d ON d.decision_id = n.decision_id \
@@ -631,6 +647,7 @@ pub async fn scan_contexts(
     .bind(&credentials)
     .bind(&notice_ids)
     .bind(&short_codes)
+    .bind(&tokens)
     .fetch_all(&mut *conn)
     .await?;
     let mut per_scan: Vec<Vec<ScanRow>> = lookups.iter().map(|_| Vec::new()).collect();
@@ -698,6 +715,7 @@ fn context_of(rows: &[ScanRow]) -> Result<Option<ScanContext>, StoreError> {
             notice_id,
             decision_id,
             expires_at,
+            scanned_as_issued: first.scanned_as_issued == Some(true),
             view,
         }),
     }))

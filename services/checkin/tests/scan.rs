@@ -108,6 +108,60 @@ async fn concurrent_duplicate_scans_record_one_check_in_and_publish_one_event() 
     harness.stop().await
 }
 
+/// Signatures the service has verified, from its `/metrics`.
+async fn signatures_verified(harness: &Harness) -> anyhow::Result<u64> {
+    let metrics = testkit::scrape_metrics(harness.http).await?;
+    Ok(metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("checkin_signatures_verified_total "))
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or(0))
+}
+
+#[tokio::test]
+async fn a_notice_scanned_as_issued_is_vouched_for_and_any_other_token_has_its_signature_verified()
+-> anyhow::Result<()> {
+    let now = morning_of(2026, 3, 16);
+    let harness = Harness::start(now).await?;
+    let (_, credential) = harness.register_kiosk().await?;
+    let issued = harness.activate("decision-1").await?;
+    harness.activate("decision-2").await?;
+    harness.activate("decision-3").await?;
+    // decision-2's notice signed again with another expiry: genuine, but not the stored token.
+    let current = signer(SIGNING_KEY_ID, &SIGNING_SEED)?;
+    let notice_2 = harness.notice_id("decision-2").await?;
+    let resigned = token(&current, notice_2, "decision-2", now + Days::days(300))?;
+    // decision-3's stored token with its payload swapped for the re-signed one: the notice
+    // id it names exists, its text is not the stored one, and its signature is not for it.
+    let stored_3 = harness
+        .notice_token("decision-3")
+        .await?
+        .unwrap_or_default();
+    let mut tampered: Vec<&str> = stored_3.split('.').collect();
+    tampered[1] = resigned.split('.').nth(1).unwrap_or_default();
+    let tampered = tampered.join(".");
+    assert_eq!(signatures_verified(&harness).await?, 0);
+
+    // As a scanner may type it: in lower case, with spaces around.
+    let as_issued = harness
+        .scan(&credential, &format!("  {}\n", issued.to_lowercase()))
+        .await?;
+    assert_eq!(as_issued.outcome(), ScanOutcome::Accepted);
+    assert_eq!(signatures_verified(&harness).await?, 0);
+
+    let resigned = harness.scan(&credential, &resigned).await?;
+    assert_eq!(resigned.outcome(), ScanOutcome::Accepted);
+    assert_eq!(signatures_verified(&harness).await?, 1);
+
+    let tampered = harness.scan(&credential, &tampered).await?;
+    assert_eq!(tampered.outcome(), ScanOutcome::Invalid);
+    assert_eq!(tampered.invalid_reason(), InvalidReason::BadSignature);
+    assert_eq!(signatures_verified(&harness).await?, 2);
+    assert_eq!(harness.checkin_count().await?, 2);
+    harness.stop().await
+}
+
 #[tokio::test]
 async fn each_kind_of_bad_code_is_refused_with_its_own_reason_and_nothing_is_recorded()
 -> anyhow::Result<()> {

@@ -263,8 +263,8 @@ impl KeyRing {
     /// Scanners may send the text in lower case or with a trailing newline; base32 does not
     /// care about case, so the text is trimmed and upper-cased before anything else.
     pub fn open(&self, scanned: &str) -> Result<Sealed, TokenRefusal> {
-        let mut signed = scanned.trim().to_ascii_uppercase();
-        let mut parts = signed.split('.');
+        let text = scanned.trim().to_ascii_uppercase();
+        let mut parts = text.split('.');
         let (Some(prefix), Some(payload_text), Some(signature_text), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
@@ -293,10 +293,10 @@ impl KeyRing {
         if key.retired {
             return Err(TokenRefusal::RetiredKey);
         }
-        signed.truncate(signed_length);
         Ok(Sealed {
             payload,
-            signed,
+            text,
+            signed_length,
             signature: Signature::from_bytes(&signature_bytes),
             key: key.public,
         })
@@ -307,8 +307,10 @@ impl KeyRing {
 #[derive(Debug, Clone)]
 pub struct Sealed {
     payload: NoticePayload,
-    /// The part of the token the signature covers.
-    signed: String,
+    /// The token as scanned, trimmed and in upper case: the form in which it is issued.
+    text: String,
+    /// How much of `text` the signature covers.
+    signed_length: usize,
     signature: Signature,
     key: VerifyingKey,
 }
@@ -319,13 +321,32 @@ impl Sealed {
         self.payload.notice_id
     }
 
+    /// The token in the form it is issued in, to compare with the notice as stored.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The payload of a token that is, character for character, the one stored when its
+    /// notice was issued: the service signed it then, so only its expiry is left to check.
+    pub fn vouched(&self, now: DateTime<Utc>) -> Result<NoticePayload, TokenRefusal> {
+        self.unexpired(now)
+    }
+
     /// Verifies the signature, then the expiry: a forged token is refused as forged even when
     /// it also claims to have expired.
     pub fn verify(&self, now: DateTime<Utc>) -> Result<NoticePayload, TokenRefusal> {
-        self.key
-            .verify(self.signed.as_bytes(), &self.signature)
-            .map_err(|_| TokenRefusal::BadSignature)?;
+        if !self.signature_verifies() {
+            return Err(TokenRefusal::BadSignature);
+        }
         self.unexpired(now)
+    }
+
+    fn signed(&self) -> &[u8] {
+        &self.text.as_bytes()[..self.signed_length]
+    }
+
+    fn signature_verifies(&self) -> bool {
+        self.key.verify(self.signed(), &self.signature).is_ok()
     }
 
     fn unexpired(&self, now: DateTime<Utc>) -> Result<NoticePayload, TokenRefusal> {
@@ -336,33 +357,69 @@ impl Sealed {
     }
 }
 
+/// Signatures verified in one batch at most. Batch verification gains little per signature
+/// beyond a few dozen, and a forgery then costs only its own group a closer look instead of
+/// every scan waiting with it.
+const GROUP: usize = 32;
+
 /// Verifies many tokens, each at its own `now`, with the answers [`Sealed::verify`] gives one
 /// by one, for about half the work.
 ///
 /// Ed25519 batch verification checks one random linear combination of the signatures'
-/// equations, so it says only whether every one of them verifies. When one does not, each is
-/// verified on its own to find which. The two ways differ only on signatures built around
-/// points of small order, and none of those can be made for a payload without the private key.
+/// equations, so it says only whether every one of them verifies. The tokens are verified in
+/// groups; a group that does not verify is halved until its forgeries are found, and each of
+/// those gets the answer [`Sealed::verify`] gives it. The two ways differ only on signatures
+/// built around points of small order, and none of those can be made for a payload without
+/// the private key.
 pub fn verify_all(tokens: &[(&Sealed, DateTime<Utc>)]) -> Vec<Result<NoticePayload, TokenRefusal>> {
-    let all_verify = tokens.len() > 1 && {
-        let messages: Vec<&[u8]> = tokens
-            .iter()
-            .map(|(token, _)| token.signed.as_bytes())
-            .collect();
-        let signatures: Vec<Signature> = tokens.iter().map(|(token, _)| token.signature).collect();
-        let keys: Vec<VerifyingKey> = tokens.iter().map(|(token, _)| token.key).collect();
-        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-    };
+    let sealed: Vec<&Sealed> = tokens.iter().map(|(token, _)| *token).collect();
+    let mut verified = vec![false; sealed.len()];
+    for (group, marks) in sealed.chunks(GROUP).zip(verified.chunks_mut(GROUP)) {
+        mark_verified(group, marks, false);
+    }
     tokens
         .iter()
-        .map(|(token, now)| {
-            if all_verify {
+        .zip(verified)
+        .map(|((token, now), verified)| {
+            if verified {
                 token.unexpired(*now)
             } else {
                 token.verify(*now)
             }
         })
         .collect()
+}
+
+/// Marks in `marks` the tokens whose signatures verify and says whether all of them do.
+/// `fails` tells that the tokens are known not to verify together, which spares checking them
+/// as a whole: when a failing group's first half verifies, the failure is in the second.
+fn mark_verified(tokens: &[&Sealed], marks: &mut [bool], fails: bool) -> bool {
+    let all = match tokens {
+        [] => true,
+        // A token known to fail is left to `Sealed::verify`, which says why.
+        [_] if fails => false,
+        [token] => token.signature_verifies(),
+        _ if !fails && verify_together(tokens) => true,
+        _ => {
+            let middle = tokens.len() / 2;
+            let (first, second) = tokens.split_at(middle);
+            let (first_marks, second_marks) = marks.split_at_mut(middle);
+            let first_verifies = mark_verified(first, first_marks, false);
+            let second_verifies = mark_verified(second, second_marks, first_verifies);
+            return first_verifies && second_verifies;
+        }
+    };
+    if all {
+        marks.fill(true);
+    }
+    all
+}
+
+fn verify_together(tokens: &[&Sealed]) -> bool {
+    let messages: Vec<&[u8]> = tokens.iter().map(|token| token.signed()).collect();
+    let signatures: Vec<Signature> = tokens.iter().map(|token| token.signature).collect();
+    let keys: Vec<VerifyingKey> = tokens.iter().map(|token| token.key).collect();
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
 }
 
 /// Characters of a short code, without its dashes.
@@ -669,6 +726,31 @@ mod tests {
         for (index, (verdict, (payload, _))) in verified.into_iter().zip(issued).enumerate() {
             if index == 3 {
                 assert_eq!(verdict, Err(TokenRefusal::BadSignature));
+            } else {
+                assert_eq!(verdict, Ok(payload), "token {index}");
+            }
+        }
+    }
+
+    #[test]
+    fn forgeries_anywhere_in_a_batch_of_several_groups_are_each_refused_alone() {
+        let current = signer("k1", 1);
+        let ring = ring_of(&[(&current, false)]);
+        let issued = batch_of(&current, 100, 200);
+        let mut tokens: Vec<String> = issued.iter().map(|(_, token)| token.clone()).collect();
+        // First and last of the batch, both ends of a group, two side by side, and a group
+        // (the last, of four tokens) that is all forgeries but one.
+        let forged = [0, 31, 32, 50, 51, 96, 97, 99];
+        for (stranger, index) in forged.iter().enumerate() {
+            tokens[*index] = issue(&signer("k1", 60 + stranger as u8)).1;
+        }
+
+        let verified = verify_batch_of(&ring, &tokens);
+
+        assert_eq!(verified.len(), 100);
+        for (index, (verdict, (payload, _))) in verified.into_iter().zip(issued).enumerate() {
+            if forged.contains(&index) {
+                assert_eq!(verdict, Err(TokenRefusal::BadSignature), "token {index}");
             } else {
                 assert_eq!(verdict, Ok(payload), "token {index}");
             }

@@ -1,9 +1,9 @@
 //! Kiosk scans, answered in groups. Each call checks its credential and its token's format on
 //! its own (pure and cheap), then joins the scans in flight: one task takes whatever has queued
 //! up, reads the context of all of them in one statement, verifies at once the signatures the
-//! store does not vouch for, judges each scan with the domain rules, and records every check-in
-//! that counts, each with its event, in one more statement. A scan never waits for company: when nothing else is
-//! queued it is a batch of one.
+//! store does not vouch for, judges each scan with the domain rules, and records every
+//! check-in that counts, each with its event, in one more statement. A scan never waits for
+//! company: when nothing else is queued it is a batch of one.
 //!
 //! The answers are the ones the scans would get one after another in arrival order: of two
 //! scans of the same month in one batch the first records it and the second is a repeat.
@@ -55,6 +55,15 @@ enum Presented {
     Signed(NoticePayload),
     /// Refused.
     Refused(TokenRefusal),
+}
+
+impl From<Result<NoticePayload, TokenRefusal>> for Presented {
+    fn from(token: Result<NoticePayload, TokenRefusal>) -> Self {
+        match token {
+            Ok(payload) => Self::Signed(payload),
+            Err(refusal) => Self::Refused(refusal),
+        }
+    }
 }
 
 /// A scan checked offline, ready to be answered.
@@ -370,12 +379,13 @@ fn verify_signatures(
     batch: &[Pending],
     contexts: &[Result<Option<ScanContext>, StoreError>],
 ) -> Vec<Presented> {
-    let issued = |context: &Result<Option<ScanContext>, StoreError>| matches!(context, Ok(Some(ScanContext { notice: Some(notice), .. })) if notice.scanned_as_issued);
     let unvouched: Vec<(&Sealed, DateTime<Utc>)> = batch
         .iter()
         .zip(contexts)
         .filter_map(|(pending, context)| match &pending.scan.scanned {
-            Scanned::Sealed(token) if !issued(context) => Some((token.as_ref(), pending.scan.now)),
+            Scanned::Sealed(token) if !vouched_for(context) => {
+                Some((token.as_ref(), pending.scan.now))
+            }
             Scanned::Sealed(_) | Scanned::Code(_) | Scanned::Refused(_) => None,
         })
         .collect();
@@ -387,18 +397,20 @@ fn verify_signatures(
         .map(|(pending, context)| match &pending.scan.scanned {
             Scanned::Code(_) => Presented::Code,
             Scanned::Refused(refusal) => Presented::Refused(*refusal),
-            Scanned::Sealed(token) if issued(context) => match token.vouched(pending.scan.now) {
-                Ok(payload) => Presented::Signed(payload),
-                Err(refusal) => Presented::Refused(refusal),
-            },
-            Scanned::Sealed(_) => match verified.next() {
-                Some(Ok(payload)) => Presented::Signed(payload),
-                Some(Err(refusal)) => Presented::Refused(refusal),
-                // verify_all answers each token it is given, in order.
-                None => Presented::Refused(TokenRefusal::BadSignature),
-            },
+            Scanned::Sealed(token) if vouched_for(context) => {
+                Presented::from(token.vouched(pending.scan.now))
+            }
+            // verify_all answers each token it is given, in order.
+            Scanned::Sealed(_) => {
+                Presented::from(verified.next().unwrap_or(Err(TokenRefusal::BadSignature)))
+            }
         })
         .collect()
+}
+
+/// Whether the store vouches for the scanned token: it is the one the notice was issued with.
+fn vouched_for(context: &Result<Option<ScanContext>, StoreError>) -> bool {
+    matches!(context, Ok(Some(ScanContext { notice: Some(notice), .. })) if notice.scanned_as_issued)
 }
 
 /// Judges one scan on its context: who scanned, which notice, and what the decision allows

@@ -601,20 +601,13 @@ pub async fn scan_contexts(
     lookups: &[ScanLookup<'_>],
 ) -> Result<Vec<Result<Option<ScanContext>, StoreError>>, StoreError> {
     let credentials: Vec<&[u8]> = lookups.iter().map(|scan| scan.credential_hash).collect();
-    let notice_ids: Vec<Option<Uuid>> = lookups
+    let (notice_ids, tokens): (Vec<Option<Uuid>>, Vec<Option<&str>>) = lookups
         .iter()
         .map(|scan| match scan.notice {
-            NoticeKey::Token { notice_id, .. } => Some(notice_id),
-            NoticeKey::Nothing | NoticeKey::ShortCode(_) => None,
+            NoticeKey::Token { notice_id, text } => (Some(notice_id), Some(text)),
+            NoticeKey::Nothing | NoticeKey::ShortCode(_) => (None, None),
         })
-        .collect();
-    let tokens: Vec<Option<&str>> = lookups
-        .iter()
-        .map(|scan| match scan.notice {
-            NoticeKey::Token { text, .. } => Some(text),
-            NoticeKey::Nothing | NoticeKey::ShortCode(_) => None,
-        })
-        .collect();
+        .unzip();
     let short_codes: Vec<Option<&str>> = lookups
         .iter()
         .map(|scan| match scan.notice {

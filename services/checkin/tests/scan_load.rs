@@ -22,13 +22,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use contracts::checkin::v1::checkin_service_client::CheckinServiceClient;
-use tonic::transport::Channel;
-
 use checkin::domain::token::short_code;
 use chrono::{DateTime, Utc};
 use contracts::checkin::v1::ScanOutcome;
+use contracts::checkin::v1::checkin_service_client::CheckinServiceClient;
 use support::{Harness, SIGNING_KEY_ID, SIGNING_SEED, morning_of, scan_with, signer, token};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 /// Kiosks scanning at once, each with its own credential.

@@ -1355,12 +1355,19 @@ mod tests {
     /// Attempts in flight when the results come: a list's worth, never analysed.
     const IN_FLIGHT: i64 = 5_000;
 
-    #[tokio::test]
-    async fn final_statuses_find_their_attempts_by_primary_key_however_many_are_in_flight()
-    -> anyhow::Result<()> {
+    /// A database of its own with transfer's tables, and a pool on it as the service connects;
+    /// the database lives as long as the first value is kept.
+    async fn migrated() -> anyhow::Result<(testkit::TestDatabase, PgPool)> {
         let database = testkit::TestDatabase::create().await?;
         let pool = database.pool(crate::SERVICE).await?;
         serving::migrate(&pool, Some(&crate::MIGRATOR)).await?;
+        Ok((database, pool))
+    }
+
+    #[tokio::test]
+    async fn final_statuses_find_their_attempts_by_primary_key_however_many_are_in_flight()
+    -> anyhow::Result<()> {
+        let (_database, pool) = migrated().await?;
         sqlx::query(
             "INSERT INTO payment_lists (list_id, province, chunk_count, state, first_chunk_at) \
              VALUES ('list', '91', 1, 'accepted', now())",
@@ -1424,9 +1431,7 @@ mod tests {
     #[tokio::test]
     async fn an_attempt_s_history_starts_in_flight_once_whether_or_not_that_state_was_stored()
     -> anyhow::Result<()> {
-        let database = testkit::TestDatabase::create().await?;
-        let pool = database.pool(crate::SERVICE).await?;
-        serving::migrate(&pool, Some(&crate::MIGRATOR)).await?;
+        let (_database, pool) = migrated().await?;
         let sent = Utc::now() - chrono::Duration::minutes(5);
         let parked = sent + chrono::Duration::minutes(2);
         // `stored` as earlier versions wrote it, with its first state in the history too.

@@ -9,11 +9,13 @@
 //! scans of the same month in one batch the first records it and the second is a repeat.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use contracts::checkin::v1::{InvalidReason, ScanOutcome, ScanResponse, WindowPosition};
 use serving::ApiError;
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Span;
 use uuid::Uuid;
@@ -35,6 +37,9 @@ const MAX_BATCH: usize = 256;
 /// Scans queued at most; a call beyond that waits for room, which holds kiosks back rather
 /// than letting the queue grow without end.
 const QUEUE: usize = 4_096;
+
+/// How long the batch loop keeps its connection once scans stop coming.
+const HOLD_WHILE_IDLE: Duration = Duration::from_secs(1);
 
 /// What the scanned text is, before anything is read.
 pub enum Scanned {
@@ -163,11 +168,46 @@ fn stopped() -> ApiError {
 
 async fn answer_batches(pool: PgPool, mut waiting: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // Waits for the first scan, then takes whatever else is queued without waiting for more.
-    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // The connection stays with the loop while scans keep coming: handing it back to the pool
+    // after every batch costs a round trip (the pool tests it on return) and wakes another
+    // server process for the next. It goes back once scans pause, or after a failure, when
+    // the pool's test decides whether it is kept.
+    let mut held: Option<PoolConnection<Postgres>> = None;
+    while next_batch(&mut waiting, &mut batch, &mut held).await > 0 {
         metrics::histogram!("checkin_scan_batch_size").record(batch.len() as f64);
-        answer_batch(&pool, std::mem::take(&mut batch)).await;
+        let batch = std::mem::take(&mut batch);
+        let mut conn = match held.take() {
+            Some(conn) => conn,
+            None => match pool.acquire().await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    fail_all(batch, &error.into());
+                    continue;
+                }
+            },
+        };
+        if answer_batch(&mut conn, batch).await.is_ok() {
+            held = Some(conn);
+        }
     }
+}
+
+/// Waits for the first scan, then takes whatever else is queued without waiting for more;
+/// lets the held connection go if no scan comes for [`HOLD_WHILE_IDLE`]. 0 once the queue has
+/// closed.
+async fn next_batch(
+    waiting: &mut mpsc::Receiver<Pending>,
+    batch: &mut Vec<Pending>,
+    held: &mut Option<PoolConnection<Postgres>>,
+) -> usize {
+    if held.is_some() {
+        // `recv_many` is cancel safe: a timeout loses no scan.
+        match tokio::time::timeout(HOLD_WHILE_IDLE, waiting.recv_many(batch, MAX_BATCH)).await {
+            Ok(received) => return received,
+            Err(_) => *held = None,
+        }
+    }
+    waiting.recv_many(batch, MAX_BATCH).await
 }
 
 /// What a scan comes to once its context is read.
@@ -189,17 +229,17 @@ struct Judged {
     step: Step,
 }
 
-async fn answer_batch(pool: &PgPool, batch: Vec<Pending>) {
-    let mut conn = match pool.acquire().await {
-        Ok(conn) => conn,
-        Err(error) => return fail_all(batch, &error.into()),
-    };
+/// Answers one batch over `conn`; an error when the store failed for any of its scans.
+async fn answer_batch(conn: &mut PgConnection, batch: Vec<Pending>) -> Result<(), StoreFailed> {
     let lookups: Vec<ScanLookup<'_>> = batch.iter().map(|pending| pending.scan.lookup()).collect();
-    let contexts = store::scan_contexts(&mut conn, &lookups).await;
+    let contexts = store::scan_contexts(conn, &lookups).await;
     drop(lookups);
     let contexts = match contexts {
         Ok(contexts) => contexts,
-        Err(error) => return fail_all(batch, &error.into()),
+        Err(error) => {
+            fail_all(batch, &error.into());
+            return Err(StoreFailed);
+        }
     };
     let presented = verify_signatures(&batch, &contexts);
     let judged: Vec<Judged> = batch
@@ -231,8 +271,8 @@ async fn answer_batch(pool: &PgPool, batch: Vec<Pending>) {
             _ => None,
         })
         .collect();
-    let recorded = record(&mut conn, &writes).await;
-    drop(conn);
+    let recorded = record(conn, &writes).await;
+    let failed = recorded.iter().any(Result::is_err);
 
     for (scan, claim) in judged.into_iter().zip(claims) {
         let Judged {
@@ -268,7 +308,11 @@ async fn answer_batch(pool: &PgPool, batch: Vec<Pending>) {
         // A caller that went away meanwhile needs no answer.
         let _ = reply.send(Answered { site, answer });
     }
+    if failed { Err(StoreFailed) } else { Ok(()) }
 }
+
+/// The store failed for a batch: its connection goes back to the pool to be tested.
+struct StoreFailed;
 
 /// Records the batch's check-ins: what each found, in order. A failed write fails every one
 /// of them and writes nothing; a failed read after it fails only the scans it was for.

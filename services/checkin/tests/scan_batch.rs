@@ -222,3 +222,39 @@ async fn each_scan_of_a_batch_publishes_its_event_in_its_own_trace() -> anyhow::
     }
     harness.stop().await
 }
+
+#[tokio::test]
+async fn a_batch_on_a_connection_the_server_ended_fails_alone_and_the_next_one_records()
+-> anyhow::Result<()> {
+    let harness = Harness::start(morning_of(2026, 3, 16)).await?;
+    let (_, credential) = harness.register_kiosk().await?;
+    let first = harness.activate("decision-1").await?;
+    let second = harness.activate("decision-2").await?;
+    let accepted = harness.scan(&credential, &first).await?;
+    assert_eq!(accepted.outcome(), ScanOutcome::Accepted);
+
+    // The server ends the connection the last batch wrote on, as a restart or a failover would.
+    let mut admin = harness.admin().await?;
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND query LIKE 'WITH scanned AS%'",
+    )
+    .fetch_all(&mut admin)
+    .await?;
+    assert_eq!(ended, [true]);
+
+    // The batch loop kept that connection, so the next scan's batch runs on it: the scan is
+    // told to try again and records nothing. Its connection goes back to the pool, which
+    // finds it ended, and the scan tried again gets one that works.
+    let status = harness
+        .scan(&credential, &second)
+        .await
+        .expect_err("the ended connection answered");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(harness.checkin_count().await?, 1);
+    let again = harness.scan(&credential, &second).await?;
+    assert_eq!(again.outcome(), ScanOutcome::Accepted);
+    assert_eq!(harness.checkin_count().await?, 2);
+    harness.stop().await
+}

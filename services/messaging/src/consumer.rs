@@ -58,31 +58,11 @@ pub enum HandlerError {
 
 impl From<sqlx::Error> for HandlerError {
     fn from(error: sqlx::Error) -> Self {
-        if is_transient(&error) {
+        if database::is_transient(&error) {
             Self::Transient(format!("database unavailable: {error}"))
         } else {
             Self::Permanent(format!("database refused the change: {error}"))
         }
-    }
-}
-
-/// Errors that go away by themselves: lost connections, exhausted pools, serialization
-/// conflicts, deadlocks, lock and statement timeouts, a server shutting down.
-fn is_transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            matches!(code.as_ref(), "40001" | "40P01" | "55P03" | "57014")
-                || code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57P")
-        }),
-        _ => false,
     }
 }
 

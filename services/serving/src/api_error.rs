@@ -48,11 +48,12 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(format!("database unavailable: {error}"))
-            }
-            other => Self::Internal(other.to_string()),
+        // A connection the server ended, or a lock or statement timeout, is worth another
+        // try; the caller is told so instead of being shown an internal error.
+        if database::is_transient(&error) {
+            Self::Unavailable(format!("database unavailable: {error}"))
+        } else {
+            Self::Internal(error.to_string())
         }
     }
 }

@@ -9,7 +9,7 @@
 //! scans of the same month in one batch the first records it and the second is a repeat.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use contracts::checkin::v1::{InvalidReason, ScanOutcome, ScanResponse, WindowPosition};
@@ -40,6 +40,13 @@ const QUEUE: usize = 4_096;
 
 /// How long the batch loop keeps its connection once scans stop coming.
 const HOLD_WHILE_IDLE: Duration = Duration::from_secs(1);
+
+/// How long the batch loop keeps one connection at most, so that under steady load the pool
+/// still gets it back now and then to test it and retire it past its lifetime.
+const HOLD_AT_MOST: Duration = Duration::from_secs(60);
+
+/// The batch loop's connection, and since when it has held it.
+type Held = (PoolConnection<Postgres>, Instant);
 
 /// What the scanned text is, before anything is read.
 pub enum Scanned {
@@ -170,24 +177,24 @@ async fn answer_batches(pool: PgPool, mut waiting: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The connection stays with the loop while scans keep coming: handing it back to the pool
     // after every batch costs a round trip (the pool tests it on return) and wakes another
-    // server process for the next. It goes back once scans pause, or after a failure, when
-    // the pool's test decides whether it is kept.
-    let mut held: Option<PoolConnection<Postgres>> = None;
+    // server process for the next. It goes back once scans pause, after a failure, or after
+    // [`HOLD_AT_MOST`]; the pool's test then decides whether it is kept.
+    let mut held: Option<Held> = None;
     while next_batch(&mut waiting, &mut batch, &mut held).await > 0 {
         metrics::histogram!("checkin_scan_batch_size").record(batch.len() as f64);
         let batch = std::mem::take(&mut batch);
-        let mut conn = match held.take() {
-            Some(conn) => conn,
+        let (mut conn, since) = match held.take() {
+            Some(held) => held,
             None => match pool.acquire().await {
-                Ok(conn) => conn,
+                Ok(conn) => (conn, Instant::now()),
                 Err(error) => {
                     fail_all(batch, &error.into());
                     continue;
                 }
             },
         };
-        if answer_batch(&mut conn, batch).await.is_ok() {
-            held = Some(conn);
+        if answer_batch(&mut conn, batch).await.is_ok() && since.elapsed() < HOLD_AT_MOST {
+            held = Some((conn, since));
         }
     }
 }
@@ -198,7 +205,7 @@ async fn answer_batches(pool: PgPool, mut waiting: mpsc::Receiver<Pending>) {
 async fn next_batch(
     waiting: &mut mpsc::Receiver<Pending>,
     batch: &mut Vec<Pending>,
-    held: &mut Option<PoolConnection<Postgres>>,
+    held: &mut Option<Held>,
 ) -> usize {
     if held.is_some() {
         // `recv_many` is cancel safe: a timeout loses no scan.

@@ -111,12 +111,9 @@ async fn concurrent_duplicate_scans_record_one_check_in_and_publish_one_event() 
 /// Signatures the service has verified, from its `/metrics`.
 async fn signatures_verified(harness: &Harness) -> anyhow::Result<u64> {
     let metrics = testkit::scrape_metrics(harness.http).await?;
-    Ok(metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("checkin_signatures_verified_total "))
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(0))
+    let verified = testkit::metric_value(&metrics, "checkin_signatures_verified_total");
+    // Counted in whole signatures; absent until the first one.
+    Ok(verified.unwrap_or(0.0) as u64)
 }
 
 #[tokio::test]

@@ -58,10 +58,7 @@ async fn wait_for_the_held_batch(harness: &Harness) -> anyhow::Result<()> {
 /// The largest batch the service answered, from its `/metrics`.
 async fn largest_batch(harness: &Harness) -> anyhow::Result<f64> {
     let metrics = testkit::scrape_metrics(harness.http).await?;
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("checkin_scan_batch_size{quantile=\"1\"} "))
-        .and_then(|value| value.parse().ok())
+    testkit::metric_value(&metrics, "checkin_scan_batch_size{quantile=\"1\"}")
         .ok_or_else(|| anyhow::anyhow!("no batch size in {metrics}"))
 }
 

@@ -252,3 +252,11 @@ pub async fn scrape_metrics(http: std::net::SocketAddr) -> anyhow::Result<String
     stream.read_to_string(&mut response).await?;
     Ok(response)
 }
+
+/// The value of one series in the Prometheus text `metrics`: the sample whose name and labels,
+/// as printed, are exactly `series`.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
